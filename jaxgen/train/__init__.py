@@ -1,0 +1,25 @@
+"""Training layer: TrainState (+EMA), the sharded step builder, the fit loop, checkpoints."""
+
+from jaxgen.train.checkpoint import Checkpointer, CheckpointError
+from jaxgen.train.config import apply_overrides
+from jaxgen.train.loop import NonFiniteLossError, fit
+from jaxgen.train.run import Task, init_state, maybe_initialize_distributed, run_experiment
+from jaxgen.train.state import TrainState, ema_update
+from jaxgen.train.step import build_step, loss_step, step_key
+
+__all__ = [
+    "CheckpointError",
+    "Checkpointer",
+    "NonFiniteLossError",
+    "Task",
+    "TrainState",
+    "apply_overrides",
+    "build_step",
+    "ema_update",
+    "fit",
+    "init_state",
+    "loss_step",
+    "maybe_initialize_distributed",
+    "run_experiment",
+    "step_key",
+]

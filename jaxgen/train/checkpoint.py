@@ -1,0 +1,78 @@
+"""Orbax checkpoints holding everything an exact resume needs: the TrainState (params,
+model state, optimizer state, EMA params, step, root key) and the data-iterator position."""
+
+import logging
+from pathlib import Path
+
+import jax
+import orbax.checkpoint as ocp
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written; the previous ones are intact."""
+
+
+class Checkpointer:
+    """Saves `state` and `data_state` under directory/<step>/; restores the newest readable."""
+
+    def __init__(self, directory, *, max_to_keep=3):
+        self.directory = Path(directory).absolute()
+        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+        self.manager = ocp.CheckpointManager(
+            self.directory, options=options, item_names=("state", "data")
+        )
+
+    def save(self, step, state, data_state):
+        """Writes checkpoint `step` (asynchronously; `wait()` blocks until it is committed)."""
+        try:
+            self.manager.save(
+                int(step),
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)
+                ),
+                force=True,
+            )
+        except OSError as e:
+            raise CheckpointError(
+                f"Saving checkpoint {step} in {self.directory} failed ({e}); earlier "
+                "checkpoints are intact. Free disk space or choose another --workdir."
+            ) from e
+
+    def wait(self):
+        try:
+            self.manager.wait_until_finished()
+        except OSError as e:
+            raise CheckpointError(
+                f"Writing a checkpoint in {self.directory} failed ({e}); earlier checkpoints "
+                "are intact. Free disk space or choose another --workdir."
+            ) from e
+
+    def steps(self):
+        return sorted(self.manager.all_steps())
+
+    def restore(self, state, step=None):
+        """(state, data_state) of checkpoint `step`, or of the newest one that reads back;
+        an unreadable one is reported and skipped. None when there is none."""
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+        candidates = [step] if step is not None else self.steps()[::-1]
+        for s in candidates:
+            try:
+                restored = self.manager.restore(
+                    s,
+                    args=ocp.args.Composite(
+                        state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()
+                    ),
+                )
+            except Exception as e:  # noqa: BLE001 - any read failure means "try an older one"
+                if step is not None:
+                    raise
+                log.warning("Checkpoint %d in %s is unreadable (%s); trying an older one.",
+                            s, self.directory, e)  # fmt: skip
+                continue
+            return restored["state"], restored["data"]
+        return None
+
+    def close(self):
+        self.manager.close()

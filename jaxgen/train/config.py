@@ -1,0 +1,65 @@
+"""Command-line overrides of an ml_collections config: `--config.train.steps=100`."""
+
+import ast
+import difflib
+
+import ml_collections
+
+PREFIX = "--config."
+
+
+def parse_value(text, current):
+    """`text` read as the type of the field's current value."""
+    if isinstance(current, bool):
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"expected true/false, got {text!r}")
+        return text.lower() in ("true", "1")
+    if isinstance(current, int | float):
+        return type(current)(ast.literal_eval(text) if isinstance(current, int) else float(text))
+    if isinstance(current, tuple | list):
+        return type(current)(ast.literal_eval(text))
+    if current is None:
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+    return text
+
+
+def all_keys(config, prefix=""):
+    for k, v in config.items():
+        if isinstance(v, ml_collections.ConfigDict):
+            yield from all_keys(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}"
+
+
+def apply_overrides(config, args):
+    """Applies `--config.a.b=value` arguments to a copy of `config`; returns (config, rest).
+
+    An unknown key names the closest valid keys; a value of the wrong type says so.
+    """
+    config = ml_collections.ConfigDict(config.to_dict())
+    keys = list(all_keys(config))
+    rest = []
+    for arg in args:
+        if not arg.startswith(PREFIX):
+            rest.append(arg)
+            continue
+        path, sep, text = arg[len(PREFIX) :].partition("=")
+        if not sep:
+            raise ValueError(f"{arg}: write --config.KEY=VALUE.")
+        if path not in keys:
+            close = difflib.get_close_matches(path, keys, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"Unknown config key {path!r}.{hint}")
+        *parents, leaf = path.split(".")
+        node = config
+        for p in parents:
+            node = node[p]
+        try:
+            node[leaf] = parse_value(text, node[leaf])
+        except (ValueError, SyntaxError, TypeError) as e:
+            raise ValueError(f"--config.{path}={text}: {e}") from e
+    config.lock()
+    return config, rest

@@ -1,0 +1,111 @@
+"""The one training loop every experiment goes through."""
+
+import logging
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxgen.train.checkpoint import Checkpointer
+from jaxgen.train.writers import MetricWriter, image_grid
+
+log = logging.getLogger(__name__)
+
+SAMPLE_STREAM = 2**31 - 1  # fold_in index of the fixed key used by sampling hooks
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A metric (loss, parameter norm) became NaN or Inf."""
+
+
+def check_finite(step, metrics):
+    """Host copy of `metrics`; raises NonFiniteLossError naming the step and the metrics."""
+    values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    bad = {k: v for k, v in values.items() if not np.isfinite(v)}
+    if bad:
+        raise NonFiniteLossError(
+            f"Step {step}: non-finite {bad}. Training stopped; the last checkpoint written "
+            "before this step is intact. Lower the learning rate or check the inputs."
+        )
+    return values
+
+
+def every(step, period, last):
+    return step == last or (period > 0 and step % period == 0)
+
+
+def fit(
+    state,
+    step_fn,
+    batches,
+    *,
+    workdir,
+    steps,
+    log_every=50,
+    checkpoint_every=1000,
+    sample_every=0,
+    sample_fn=None,
+    max_to_keep=3,
+    progress=True,
+):
+    """Runs `step_fn(state, batch) -> (state, metrics)` until `state.step == steps`.
+
+    Resumes from the newest readable checkpoint in workdir/checkpoints (state and data
+    position); logs metrics to metrics.jsonl and TensorBoard every `log_every` steps;
+    checkpoints every `checkpoint_every` steps and at the end; writes a sample grid from
+    `sample_fn(state, key) -> [N, H, W, C]` every `sample_every` steps and at the end.
+    Metrics are checked one step behind dispatch, so the host never stalls the device;
+    no checkpoint is written past a non-finite metric.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=max_to_keep)
+    restored = ckpt.restore(state)
+    if restored is not None:
+        state, data_state = restored
+        batches.set_state(data_state)
+        log.info("Resumed from step %d in %s", int(state.step), workdir)
+    writer = MetricWriter(workdir)
+    start = int(state.step)
+    bar = tqdm(
+        total=steps, initial=start, disable=not progress or jax.process_index() > 0,
+        desc=workdir.name, dynamic_ncols=True, unit="step",
+    )  # fmt: skip
+    pending, t_last, n_last = None, time.perf_counter(), start
+
+    def drain():
+        """Checks and logs the metrics of the last dispatched step."""
+        nonlocal pending, t_last, n_last
+        step, metrics = pending
+        values = check_finite(step, metrics)
+        pending = None
+        if every(step, log_every, steps):
+            now = time.perf_counter()
+            values["img_per_s"] = (step - n_last) * batches.batch_size / (now - t_last)
+            t_last, n_last = now, step
+            writer.scalars(step, values)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
+
+    try:
+        for step in range(start + 1, steps + 1):
+            state, metrics = step_fn(state, next(batches))
+            if pending is not None:
+                drain()
+            pending = (step, metrics)
+            bar.update(1)
+            if every(step, checkpoint_every, steps):
+                drain()
+                ckpt.save(step, state, batches.get_state())
+            if sample_fn is not None and every(step, sample_every, steps):
+                key = jax.random.fold_in(state.key, SAMPLE_STREAM)
+                writer.image(step, "samples", image_grid(sample_fn(state, key)))
+        if pending is not None:
+            drain()
+    finally:
+        bar.close()
+        ckpt.wait()
+        ckpt.close()
+        writer.close()
+    return state

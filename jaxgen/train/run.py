@@ -1,0 +1,82 @@
+"""Wiring shared by every experiment: config -> data, TrainState, sharded step, fit."""
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxgen import data
+from jaxgen.train.loop import fit
+from jaxgen.train.state import TrainState
+from jaxgen.train.step import build_step
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A model family's recipe, built by an experiment from its config.
+
+    init(key, images [B, H, W, C]) -> (params, model_state)
+    step(state, batch, key) -> (state, metrics), per device (see `build_step`)
+    sample(state, key) -> images [N, H, W, C] in [-1, 1], or None
+    """
+
+    init: Callable
+    tx: Any
+    step: Callable
+    sample: Callable | None = None
+
+
+def maybe_initialize_distributed():
+    """Calls jax.distributed.initialize() before anything touches devices, when this is
+    one process of many: JAX_COORDINATOR_ADDRESS with JAX_NUM_PROCESSES and JAX_PROCESS_ID
+    set explicitly, or JAXGEN_DISTRIBUTED=1 to let JAX detect SLURM / a TPU pod slice."""
+    if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+        jax.distributed.initialize(
+            coordinator_address=os.environ["JAX_COORDINATOR_ADDRESS"],
+            num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
+            process_id=int(os.environ["JAX_PROCESS_ID"]),
+        )
+    elif os.environ.get("JAXGEN_DISTRIBUTED") == "1":
+        jax.distributed.initialize()
+
+
+def init_state(task, config, mesh):
+    """TrainState from config.seed (init key, root key of the run), replicated on `mesh`."""
+    init_key, root_key = jax.random.split(jax.random.PRNGKey(config.seed))
+    spec = data.dataset_spec(config.data.name)
+    images = jax.numpy.zeros((config.data.batch_size // mesh.devices.size, *spec.shape))
+    params, model_state = task.init(init_key, images)
+    state = TrainState.create(
+        params=params, tx=task.tx, key=root_key, model_state=model_state,
+        ema_decay=config.train.ema_decay,
+    )  # fmt: skip
+    return jax.device_put(state, NamedSharding(mesh, P()))  # replicated over the mesh
+
+
+def run_experiment(config, task, workdir):
+    """Trains `task` on config.data with config.train's schedule in `workdir`."""
+    workdir = Path(workdir)
+    mesh = data.data_mesh()
+    batches = data.load(
+        config.data.name, "train", config.data.batch_size, config.seed, mesh=mesh,
+        data_dir=config.data.get("data_dir"),
+    )  # fmt: skip
+    state = init_state(task, config, mesh)
+    if jax.process_index() == 0:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    t = config.train
+    return fit(
+        state, build_step(task.step, mesh), batches, workdir=workdir, steps=t.steps,
+        log_every=t.log_every, checkpoint_every=t.checkpoint_every,
+        sample_every=t.sample_every, sample_fn=task.sample,
+    )  # fmt: skip

@@ -1,0 +1,75 @@
+"""TrainState: everything a step changes, as one pytree (checkpointed whole)."""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from jax import lax
+
+from jaxgen.data import DATA_AXIS
+
+
+class TrainState(struct.PyTreeNode):
+    """params, model_state (e.g. batch_stats), opt_state, EMA params, step and root key.
+
+    `tx` is one optax transformation, or a dict {part: transformation} over the top-level
+    keys of `params` for models trained by several optimizers (a GAN's 'generator' and
+    'discriminator'); `apply_gradients(grads, part=...)` then updates that part alone.
+    """
+
+    step: jax.Array  # [] int32, number of completed steps
+    params: Any
+    model_state: Any
+    opt_state: Any
+    ema_params: Any
+    key: jax.Array  # [2] uint32 root key of the run; step keys are fold_in(key, step)
+    tx: Any = struct.field(pytree_node=False)
+    ema_decay: float = struct.field(pytree_node=False, default=0.999)
+
+    @classmethod
+    def create(cls, *, params, tx, key, model_state=None, ema_decay=0.999):
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}.")
+        if isinstance(tx, dict):
+            missing = set(tx) - set(params)
+            if missing:
+                raise ValueError(f"Optimizers {sorted(missing)} name no top-level key of params.")
+            opt_state = {part: t.init(params[part]) for part, t in tx.items()}
+        else:
+            opt_state = tx.init(params)
+        return cls(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            model_state={} if model_state is None else model_state,
+            opt_state=opt_state,
+            ema_params=jax.tree.map(jnp.copy, params),
+            key=key,
+            tx=tx,
+            ema_decay=ema_decay,
+        )
+
+    def apply_gradients(self, grads, *, part=None, model_state=None):
+        """One optimizer update with gradients averaged over the mesh's data axis.
+
+        Call inside a step built by `build_step` (the pmean needs the 'data' axis). `part`
+        names the sub-tree (and optimizer) to update when `tx` is a dict.
+        """
+        grads = lax.pmean(grads, DATA_AXIS)
+        if part is None:
+            updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
+            params = optax.apply_updates(self.params, updates)
+        else:
+            updates, part_state = self.tx[part].update(
+                grads, self.opt_state[part], self.params[part]
+            )
+            params = {**self.params, part: optax.apply_updates(self.params[part], updates)}
+            opt_state = {**self.opt_state, part: part_state}
+        new = self.replace(params=params, opt_state=opt_state)
+        return new if model_state is None else new.replace(model_state=model_state)
+
+
+def ema_update(ema_params, params, decay):
+    """Exponential moving average: ema <- decay * ema + (1 - decay) * params."""
+    return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema_params, params)

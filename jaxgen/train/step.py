@@ -1,0 +1,53 @@
+"""Turns a per-device step into a jitted, data-parallel step over the 'data' mesh axis."""
+
+import jax
+import optax
+from jax import lax
+from jax.sharding import PartitionSpec as P
+
+from jaxgen.data import DATA_AXIS
+from jaxgen.train.state import ema_update
+
+
+def step_key(root_key, step):
+    """Key of one step on one device: fold_in(fold_in(root, step), axis_index('data'))."""
+    return jax.random.fold_in(jax.random.fold_in(root_key, step), lax.axis_index(DATA_AXIS))
+
+
+def build_step(step_fn, mesh, *, donate=True):
+    """jit(shard_map(step)) over `mesh`.
+
+    `step_fn(state, batch, key) -> (state, metrics)` sees this device's slice of the batch
+    and its own key; it updates parameters through `state.apply_gradients` (which averages
+    gradients over devices). The built step then advances `state.step`, updates the EMA
+    params, averages the scalar metrics over devices and adds 'param_norm' (the global L2
+    norm: a training-health signal that turns NaN as soon as any parameter does). State
+    is replicated and donated.
+    """
+
+    def per_device(state, batch):
+        new_state, metrics = step_fn(state, batch, step_key(state.key, state.step))
+        new_state = new_state.replace(
+            step=state.step + 1,
+            ema_params=ema_update(state.ema_params, new_state.params, state.ema_decay),
+        )
+        metrics = {**lax.pmean(metrics, DATA_AXIS), "param_norm": optax.tree.norm(new_state.params)}
+        return new_state, metrics
+
+    sharded = jax.shard_map(
+        per_device, mesh=mesh, in_specs=(P(), P(DATA_AXIS)), out_specs=(P(), P())
+    )
+    return jax.jit(sharded, donate_argnums=(0,) if donate else ())
+
+
+def loss_step(objective):
+    """A step from `objective(params, model_state, batch, key) -> (loss, (metrics,
+    model_state))`: one gradient step on the per-device mean loss; metrics gain 'loss'."""
+
+    def step(state, batch, key):
+        grad_fn = jax.value_and_grad(objective, has_aux=True)
+        (loss, (metrics, model_state)), grads = grad_fn(state.params, state.model_state, batch, key)
+        state = state.apply_gradients(grads, model_state=model_state)
+        return state, {"loss": loss, **metrics}
+
+    return step

@@ -1,0 +1,81 @@
+"""Metric and image writers: metrics.jsonl, TensorBoard events, PNG sample grids."""
+
+import json
+import math
+import os
+from pathlib import Path
+
+import jax
+import numpy as np
+from PIL import Image
+
+
+def image_grid(images, ncol=None):
+    """[N, H, W, C] floats in [-1, 1] -> one uint8 [rows*(H+1)+1, ncol*(W+1)+1, C] grid."""
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4:
+        raise ValueError(f"image_grid expects [N, H, W, C] images, got shape {images.shape}.")
+    n, h, w, c = images.shape
+    ncol = ncol or math.ceil(math.sqrt(n))
+    nrow = math.ceil(n / ncol)
+    grid = np.ones(((h + 1) * nrow + 1, (w + 1) * ncol + 1, c), np.float32)
+    for i, img in enumerate(images):
+        r, q = divmod(i, ncol)
+        grid[1 + r * (h + 1) : (r + 1) * (h + 1), 1 + q * (w + 1) : (q + 1) * (w + 1)] = img
+    return np.round((np.clip(grid, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+
+
+def write_atomic(path, write_fn):
+    """write_fn(tmp_path), then rename over `path`: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write_fn(tmp)
+    os.replace(tmp, path)
+
+
+def save_png(path, grid, scale=1):
+    """Saves a uint8 [H, W, C] grid, upscaled by `scale` (nearest) for small images."""
+    img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    write_atomic(path, lambda tmp: img.save(tmp, format="PNG"))
+
+
+class MetricWriter:
+    """Appends scalars to workdir/metrics.jsonl and TensorBoard; only process 0 writes."""
+
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.active = jax.process_index() == 0
+        self.tb = None
+        if self.active:
+            from tensorboardX import SummaryWriter
+
+            self.tb = SummaryWriter(str(self.workdir / "tensorboard"))
+            self.jsonl = open(self.workdir / "metrics.jsonl", "a")  # noqa: SIM115
+
+    def scalars(self, step, metrics):
+        if not self.active:
+            return
+        row = {"step": int(step), **{k: float(v) for k, v in metrics.items()}}
+        self.jsonl.write(json.dumps(row) + "\n")
+        self.jsonl.flush()
+        for k, v in metrics.items():
+            self.tb.add_scalar(k, float(v), int(step))
+
+    def image(self, step, name, grid):
+        """Writes `grid` (uint8 [H, W, C]) to TensorBoard and to workdir/name/step_XXXXXX.png."""
+        if not self.active:
+            return
+        save_png(
+            self.workdir / name / f"step_{int(step):06d}.png",
+            grid,
+            scale=max(1, 256 // grid.shape[0]),
+        )
+        self.tb.add_image(name, grid, int(step), dataformats="HWC")
+
+    def close(self):
+        if self.active:
+            self.jsonl.close()
+            self.tb.close()

@@ -1,0 +1,17 @@
+"""Test session set-up: 4 virtual CPU devices (so every test runs sharded) and a private
+TFDS data directory prepared once per session."""
+
+import os
+
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+).strip()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """TFDS data_dir shared by the tests of one session (digits prepared once)."""
+    return str(tmp_path_factory.mktemp("tfds"))

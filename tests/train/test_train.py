@@ -1,0 +1,137 @@
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxgen import data, train
+from tests.train import toy
+
+
+def leaves(tree):
+    return [np.asarray(x) for x in jax.tree.leaves(jax.device_get(tree))]
+
+
+def run_steps(task, cfg, mesh, n):
+    it = data.load("digits", "train", cfg.data.batch_size, cfg.seed, mesh=mesh,
+                   data_dir=cfg.data.data_dir)  # fmt: skip
+    state = train.init_state(task, cfg, mesh)
+    step = train.build_step(task.step, mesh)
+    for _ in range(n):
+        state, metrics = step(state, next(it))
+    return state, metrics
+
+
+def test_four_devices_equal_one_device(data_dir):
+    task, cfg = toy.make_task(), toy.config(data_dir)
+    one, m1 = run_steps(task, cfg, data.data_mesh(1), 5)
+    four, m4 = run_steps(task, cfg, data.data_mesh(4), 5)
+    assert int(one.step) == int(four.step) == 5
+    np.testing.assert_allclose(float(m1["loss"]), float(m4["loss"]), rtol=1e-5)
+    trees = [(s.params, s.model_state, s.ema_params) for s in (one, four)]
+    for a, b in zip(*map(leaves, trees), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_ema_matches_closed_form():
+    """params_t = p0 + t (SGD, lr 1, grad -1) => ema_T = d^T p0 + sum_t (1-d) d^(T-t) (p0+t)."""
+    decay, steps, p0 = 0.8, 7, 0.5
+
+    def step_fn(state, batch, key):
+        return state.apply_gradients(jax.tree.map(lambda p: -jnp.ones_like(p), state.params)), {}
+
+    mesh = data.data_mesh()
+    state = train.TrainState.create(params={"w": jnp.full((3,), p0)}, tx=optax.sgd(1.0),
+                                    key=jax.random.PRNGKey(0), ema_decay=decay)  # fmt: skip
+    step = train.build_step(step_fn, mesh)
+    batch = jax.device_put(
+        jnp.zeros((4,)), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+    )
+    for _ in range(steps):
+        state, _ = step(state, batch)
+    t = np.arange(1, steps + 1)
+    expected = decay**steps * p0 + np.sum((1 - decay) * decay ** (steps - t) * (p0 + t))
+    np.testing.assert_allclose(np.asarray(state.ema_params["w"]), expected, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(state.params["w"]), p0 + steps)
+
+
+def test_multi_optimizer_updates_one_part():
+    def step_fn(state, batch, key):
+        return state.apply_gradients(jnp.ones(2), part="g"), {}  # grads of that part only
+
+    params = {"g": jnp.zeros(2), "d": jnp.zeros(2)}
+    state = train.TrainState.create(params=params, tx={"g": optax.sgd(1.0), "d": optax.adam(1.0)},
+                                    key=jax.random.PRNGKey(0))  # fmt: skip
+    mesh = data.data_mesh()
+    batch = jax.device_put(
+        jnp.zeros((4,)), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+    )
+    state, _ = train.build_step(step_fn, mesh)(state, batch)
+    np.testing.assert_array_equal(np.asarray(state.params["g"]), [-1.0, -1.0])
+    np.testing.assert_array_equal(np.asarray(state.params["d"]), [0.0, 0.0])
+    assert int(state.opt_state["d"][0].count) == 0  # the other optimizer did not step
+
+
+def test_fit_writes_run_files(data_dir, tmp_path):
+    cfg = toy.config(data_dir)
+    state = train.run_experiment(cfg, toy.make_task(), tmp_path)
+    assert int(state.step) == 6
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 7))
+    assert all(np.isfinite(r["loss"]) and r["img_per_s"] > 0 for r in rows)
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "step_000003.png", "step_000006.png"
+    ]  # fmt: skip
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert json.loads((tmp_path / "config.json").read_text())["data"]["name"] == "digits"
+    assert train.Checkpointer(tmp_path / "checkpoints").steps() == [3, 6]
+
+
+def test_resume_is_bit_identical(data_dir, tmp_path):
+    task = toy.make_task()
+    full = train.run_experiment(toy.config(data_dir, steps=6), task, tmp_path / "full")
+    train.run_experiment(toy.config(data_dir, steps=3), task, tmp_path / "split")
+    resumed = train.run_experiment(toy.config(data_dir, steps=6), task, tmp_path / "split")
+    for a, b in zip(leaves(full), leaves(resumed), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_corrupt_latest_checkpoint_falls_back(data_dir, tmp_path):
+    task = toy.make_task()
+    train.run_experiment(toy.config(data_dir, steps=6), task, tmp_path)
+    for f in (tmp_path / "checkpoints" / "6" / "state").rglob("*"):
+        if f.is_file():
+            f.write_bytes(b"garbage")
+    ckpt = train.Checkpointer(tmp_path / "checkpoints")
+    state, data_state = ckpt.restore(train.init_state(task, toy.config(data_dir), data.data_mesh()))
+    assert int(state.step) == 3 and data_state == {"position": 3}
+
+
+def test_nan_guard_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path):
+    cfg = toy.config(data_dir, steps=30)
+    cfg.train.checkpoint_every = 1
+    task = toy.make_task(tx=optax.sgd(1e4))  # diverges within a few steps
+    with pytest.raises(train.NonFiniteLossError, match=r"Step \d+: non-finite") as err:
+        train.run_experiment(cfg, task, tmp_path)
+    bad_step = int(str(err.value).split()[1].rstrip(":"))
+    ckpt = train.Checkpointer(tmp_path / "checkpoints")
+    assert 1 < bad_step < 30 and ckpt.steps()[-1] == bad_step - 1
+    state, _ = ckpt.restore(train.init_state(task, cfg, data.data_mesh()))
+    assert int(state.step) == bad_step - 1
+    assert all(np.isfinite(x).all() for x in leaves(state.params))
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["loss"]) for r in rows)
+
+
+def test_config_overrides():
+    cfg = toy.config("/tmp")
+    new, rest = train.apply_overrides(cfg, ["--config.train.steps=100", "--config.data.name=mnist",
+                                            "--workdir", "x"])  # fmt: skip
+    assert new.train.steps == 100 and new.data.name == "mnist" and rest == ["--workdir", "x"]
+    assert cfg.train.steps == 6  # the original is untouched
+    with pytest.raises(ValueError, match="Did you mean train.steps"):
+        train.apply_overrides(cfg, ["--config.train.step=1"])
+    with pytest.raises(ValueError, match="train.steps=ten"):
+        train.apply_overrides(cfg, ["--config.train.steps=ten"])
