@@ -86,7 +86,8 @@ def fit(
             values["img_per_s"] = (step - n_last) * batches.batch_size / (now - t_last)
             t_last, n_last = now, step
             writer.scalars(step, values)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
+            shown = {k: values[k] for k in ("loss", "img_per_s") if k in values}
+            bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
 
     try:
         for step in range(start + 1, steps + 1):

@@ -41,12 +41,14 @@ def build_step(step_fn, mesh, *, donate=True):
 
 
 def loss_step(objective):
-    """A step from `objective(params, model_state, batch, key) -> (loss, (metrics,
+    """A step from `objective(params, model_state, batch, key, step) -> (loss, (metrics,
     model_state))`: one gradient step on the per-device mean loss; metrics gain 'loss'."""
 
     def step(state, batch, key):
         grad_fn = jax.value_and_grad(objective, has_aux=True)
-        (loss, (metrics, model_state)), grads = grad_fn(state.params, state.model_state, batch, key)
+        (loss, (metrics, model_state)), grads = grad_fn(
+            state.params, state.model_state, batch, key, state.step
+        )
         state = state.apply_gradients(grads, model_state=model_state)
         return state, {"loss": loss, **metrics}
 

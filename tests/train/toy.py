@@ -24,7 +24,7 @@ def make_task(tx=None, loss_scale=1.0):
         variables = model.init(key, images)
         return variables["params"], {"batch_stats": variables["batch_stats"]}
 
-    def objective(params, model_state, batch, key):
+    def objective(params, model_state, batch, key, step):
         x = batch["image"]
         out, updates = model.apply({"params": params, **model_state}, x, mutable=["batch_stats"])
         return loss_scale * jnp.mean((out - x) ** 2), ({}, updates)

@@ -1,0 +1,3 @@
+from jaxgen.cli import main
+
+main()

@@ -1,0 +1,106 @@
+"""Pure loss functions for image generative models (JAX only: no flax, no state).
+
+Conventions (every function):
+
+- Inputs are batched with the batch on axis 0 ([B, ...], NHWC images); a PRNG ``key`` is
+  taken only where the function samples.
+- Outputs are per example, shape [B]; reduce (mean over the batch, weights) outside.
+  Log-likelihoods and KLs are sums over the non-batch axes (nats per example); MSE/L1-type
+  losses are means over the non-batch axes. Compound losses return ``(loss, terms)`` with a
+  dict of named [B] terms.
+- Everything works under ``jit``, ``vmap`` (over an extra leading axis) and ``grad``; shape
+  errors are raised at trace time with both shapes in the message.
+- Each docstring states the equation and the paper it comes from.
+"""
+
+from jaxgen.losses.autoencoder import (
+    denoising_loss,
+    gaussian_corruption,
+    masking_corruption,
+    reconstruction_mse,
+)
+from jaxgen.losses.diffusion import (
+    NoiseSchedule,
+    classifier_free_guidance,
+    cosine_schedule,
+    linear_schedule,
+    noise_prediction_loss,
+    posterior_mean_variance,
+    q_sample,
+    schedule_from_betas,
+    v_target,
+)
+from jaxgen.losses.divergences import (
+    bernoulli_log_likelihood,
+    discretized_log_likelihood,
+    entropy,
+    gaussian_log_likelihood,
+    js_divergence,
+    kl_diag_gaussians,
+    kl_divergence,
+    kl_standard_normal,
+)
+from jaxgen.losses.gan import (
+    cycle_consistency_loss,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    pix2pix_l1_loss,
+    r1_penalty,
+)
+from jaxgen.losses.style import content_loss, gram_matrix, style_loss, total_variation
+from jaxgen.losses.vae import beta_schedule, iwae_bound, negative_elbo, reparameterize
+from jaxgen.losses.vq import (
+    EMACodebookState,
+    Quantized,
+    codebook_perplexity,
+    ema_codebook_update,
+    init_ema_codebook,
+    vector_quantize,
+    vq_loss,
+)
+
+__all__ = [
+    "EMACodebookState",
+    "NoiseSchedule",
+    "Quantized",
+    "bernoulli_log_likelihood",
+    "beta_schedule",
+    "classifier_free_guidance",
+    "codebook_perplexity",
+    "content_loss",
+    "cosine_schedule",
+    "cycle_consistency_loss",
+    "denoising_loss",
+    "discretized_log_likelihood",
+    "discriminator_loss",
+    "ema_codebook_update",
+    "entropy",
+    "gaussian_corruption",
+    "gaussian_log_likelihood",
+    "generator_loss",
+    "gradient_penalty",
+    "gram_matrix",
+    "init_ema_codebook",
+    "iwae_bound",
+    "js_divergence",
+    "kl_diag_gaussians",
+    "kl_divergence",
+    "kl_standard_normal",
+    "linear_schedule",
+    "masking_corruption",
+    "negative_elbo",
+    "noise_prediction_loss",
+    "pix2pix_l1_loss",
+    "posterior_mean_variance",
+    "q_sample",
+    "r1_penalty",
+    "reconstruction_mse",
+    "reparameterize",
+    "schedule_from_betas",
+    "style_loss",
+    "total_variation",
+    "v_target",
+    "vector_quantize",
+    "vq_loss",
+]
