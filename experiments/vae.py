@@ -17,9 +17,14 @@ def get_config():
     c.model = {"latent_dim": 16, "widths": (32, 64), "likelihood": "bernoulli"}
     c.loss = {"beta": 1.0, "warmup_steps": 0}
     c.train = {
-        "steps": 3000, "learning_rate": 1e-3, "ema_decay": 0.999,
-        "log_every": 50, "checkpoint_every": 1000, "sample_every": 500, "num_samples": 64,
-    }  # fmt: skip
+        "steps": 3000,
+        "learning_rate": 1e-3,
+        "ema_decay": 0.999,
+        "log_every": 50,
+        "checkpoint_every": 1000,
+        "sample_every": 500,
+        "num_samples": 64,
+    }
     return c
 
 

@@ -1,5 +1,10 @@
-"""`jaxgen` command line: `jaxgen list`, `jaxgen train EXPERIMENT [--workdir DIR]
-[--config.KEY=VALUE ...]`."""
+"""jaxgen command line.
+
+jaxgen list                                      experiments and datasets
+jaxgen train EXPERIMENT [--workdir DIR] [--config.KEY=VALUE ...]
+jaxgen sample DIR [--n 64] [--seed 0] [--step N] [--out grid.png|samples.npz]
+                  [--config.KEY=VALUE ...]       (sampling options of the experiment)
+"""
 
 import argparse
 import difflib
@@ -11,8 +16,17 @@ from pathlib import Path
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 
 
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
 def experiment_names():
     return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
+def closest(word, choices):
+    close = difflib.get_close_matches(word, choices, n=3)
+    return f" Did you mean {' or '.join(close)}?" if close else ""
 
 
 def load_experiment(name_or_path):
@@ -21,16 +35,23 @@ def load_experiment(name_or_path):
     if path.suffix != ".py":
         path = EXPERIMENTS_DIR / f"{name_or_path}.py"
     if not path.is_file():
-        close = difflib.get_close_matches(str(name_or_path), experiment_names(), n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise SystemExit(
-            f"jaxgen: unknown experiment {name_or_path!r}.{hint} "
-            f"Known: {', '.join(experiment_names())}."
+        raise UsageError(
+            f"unknown experiment {name_or_path!r}.{closest(str(name_or_path), experiment_names())}"
+            f" Known: {', '.join(experiment_names())}."
         )
     spec = importlib.util.spec_from_file_location(f"jaxgen_experiment_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def configure(base, overrides):
+    from jaxgen import train
+
+    try:
+        return train.apply_overrides(base, overrides)[0]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def cmd_list(args, overrides):
@@ -43,7 +64,8 @@ def cmd_list(args, overrides):
     print("Datasets:")
     for spec in data.DATASETS.values():
         where = "offline" if spec.offline() else "download"
-        print(f"  {spec.name:16s} {'x'.join(map(str, spec.shape)):9s} [{where}] {spec.description}")
+        shape = "x".join(map(str, spec.shape))
+        print(f"  {spec.name:16s} {shape:9s} [{where}] {spec.description}")
 
 
 def cmd_train(args, overrides):
@@ -51,34 +73,116 @@ def cmd_train(args, overrides):
 
     train.maybe_initialize_distributed()
     module = load_experiment(args.experiment)
-    try:
-        config, rest = train.apply_overrides(module.get_config(), overrides)
-    except ValueError as e:
-        raise SystemExit(f"jaxgen train: {e}") from None
-    if rest:
-        raise SystemExit(f"jaxgen train: unrecognized arguments: {' '.join(rest)}")
+    config = configure(module.get_config(), overrides)
     workdir = args.workdir or f"runs/{Path(args.experiment).stem}"
-    train.run_experiment(config, module.make_task(config), workdir)
+    try:
+        task = module.make_task(config)
+        train.run_experiment(config, task, workdir, experiment=Path(args.experiment).stem)
+    except train.RunDirError as e:
+        raise UsageError(str(e)) from None
     print(f"Run directory: {Path(workdir).resolve()}")
 
 
+def restore_run(workdir, step, overrides):
+    """(config, task, state) of run `workdir` at checkpoint `step` (None: the newest)."""
+    import ml_collections
+
+    from jaxgen import data, train
+
+    try:
+        experiment, config_dict = train.read_run(workdir)
+    except train.RunDirError as e:
+        raise UsageError(str(e)) from None
+    module = load_experiment(experiment)
+    config = configure(ml_collections.ConfigDict(config_dict), overrides)
+    task = module.make_task(config)
+    ckpt = train.Checkpointer(Path(workdir) / "checkpoints")
+    steps = ckpt.steps()
+    if not steps or (step is not None and step not in steps):
+        raise UsageError(
+            f"no checkpoint {step if step is not None else ''} in {workdir}; "
+            f"it has steps {steps or 'none'}."
+        )
+    state = train.init_state(task, config, data.data_mesh())
+    state, _ = ckpt.restore(state, step)
+    ckpt.close()
+    return config, task, state
+
+
+def cmd_sample(args, overrides):
+    import jax
+    import numpy as np
+
+    from jaxgen.train.writers import image_grid, save_png, write_atomic
+
+    if Path(args.out).suffix not in (".png", ".npz"):
+        raise UsageError(f"--out {args.out}: write to a .png grid or a .npz file.")
+    overrides = [*overrides, f"--config.train.num_samples={args.n}"]
+    _, task, state = restore_run(args.workdir, args.step, overrides)
+    images = np.asarray(jax.device_get(task.sample(state, jax.random.PRNGKey(args.seed))))
+    out = Path(args.out)
+    if out.suffix == ".png":
+        save_png(out, image_grid(images), scale=max(1, 256 // (images.shape[1] * 8)))
+    else:
+        write_atomic(out, lambda p: np.savez(open(p, "wb"), samples=images))  # noqa: SIM115
+    print(f"Wrote {len(images)} samples (step {int(state.step)}, seed {args.seed}) to {out}")
+
+
 def parser():
-    p = argparse.ArgumentParser(prog="jaxgen", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="jaxgen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="registered experiments and datasets").set_defaults(fn=cmd_list)
-    t = sub.add_parser("train", help="train an experiment; resumes from DIR's checkpoints",
-                       description="Extra --config.KEY=VALUE arguments override the config.")  # fmt: skip
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    sub.add_parser("list", help="experiments and datasets").set_defaults(fn=cmd_list)
+    t = sub.add_parser(
+        "train",
+        help="train an experiment (resumes DIR's run)",
+        formatter_class=fmt,
+        description="Extra --config.KEY=VALUE arguments override the config.",
+    )
     t.add_argument("experiment", help="name in experiments/ or path to an experiment .py")
-    t.add_argument("--workdir", default=None, help="run directory (default: runs/EXPERIMENT)")
+    t.add_argument("--workdir", default=None, help="run directory (None: runs/EXPERIMENT)")
     t.set_defaults(fn=cmd_train)
-    return p
+    s = sub.add_parser(
+        "sample",
+        help="samples from a run's checkpoint (EMA weights)",
+        formatter_class=fmt,
+        description="Extra --config.KEY=VALUE arguments set sampling options.",
+    )
+    s.add_argument("workdir", help="run directory of a `jaxgen train` run")
+    s.add_argument("--n", type=int, default=64, help="number of samples")
+    s.add_argument("--seed", type=int, default=0, help="sampling seed")
+    s.add_argument("--step", type=int, default=None, help="checkpoint step (None: newest)")
+    s.add_argument("--out", default="samples.png", help="a .png grid or a .npz of samples")
+    s.set_defaults(fn=cmd_sample)
+    return p, sub
+
+
+def split_args(p, sub, argv):
+    """(namespace, --config.* overrides); a mistyped command or option names the closest."""
+    commands = list(sub.choices)
+    if argv and not argv[0].startswith("-") and argv[0] not in commands:
+        raise UsageError(f"unknown command {argv[0]!r}.{closest(argv[0], commands)}")
+    args, rest = p.parse_known_args(argv)
+    unknown = [a for a in rest if not a.startswith("--config.")]
+    if unknown:
+        options = [o for a in sub.choices[args.command]._actions for o in a.option_strings]
+        word = unknown[0].split("=")[0]
+        raise UsageError(f"unknown option {word!r} for {args.command}.{closest(word, options)}")
+    return args, rest
 
 
 def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("jaxgen").setLevel(logging.INFO)
-    args, overrides = parser().parse_known_args(sys.argv[1:] if argv is None else argv)
-    args.fn(args, overrides)
+    p, sub = parser()
+    try:
+        args, overrides = split_args(p, sub, sys.argv[1:] if argv is None else argv)
+        args.fn(args, overrides)
+    except UsageError as e:
+        print(f"jaxgen: error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,17 @@ import tensorflow_datasets as tfds  # noqa: E402  (after hiding the GPUs from TF
 DIGITS_TEST_SIZE = 297
 DIGITS_SPLIT_SEED = 0
 FASHION_MNIST_CLASSES = (
-    "t-shirt_top", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle_boot",
-)  # fmt: skip
+    "t-shirt_top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle_boot",
+)
 FASHION_MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),

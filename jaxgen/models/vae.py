@@ -86,7 +86,10 @@ def objective(model, params, model_state, batch, key, step, *, likelihood, beta,
     x = batch["image"]
     out, mu, logvar = model.apply({"params": params}, x, key)
     loss, terms = losses.negative_elbo(
-        log_likelihood(x, out, likelihood), mu, logvar, losses.beta_schedule(step, beta, warmup_steps)
+        log_likelihood(x, out, likelihood),
+        mu,
+        logvar,
+        losses.beta_schedule(step, beta, warmup_steps),
     )
     metrics = {k: jnp.mean(v) for k, v in terms.items()}
     return jnp.mean(loss), (metrics, model_state)

@@ -4,6 +4,7 @@ from jaxgen.train.checkpoint import Checkpointer, CheckpointError
 from jaxgen.train.config import apply_overrides
 from jaxgen.train.loop import NonFiniteLossError, fit
 from jaxgen.train.run import Task, init_state, maybe_initialize_distributed, run_experiment
+from jaxgen.train.rundir import RunDirError, check_compatible, read_run
 from jaxgen.train.state import TrainState, ema_update
 from jaxgen.train.step import build_step, loss_step, step_key
 
@@ -12,14 +13,17 @@ __all__ = [
     "Checkpointer",
     "NonFiniteLossError",
     "Task",
+    "RunDirError",
     "TrainState",
     "apply_overrides",
     "build_step",
+    "check_compatible",
     "ema_update",
     "fit",
     "init_state",
     "loss_step",
     "maybe_initialize_distributed",
+    "read_run",
     "run_experiment",
     "step_key",
 ]

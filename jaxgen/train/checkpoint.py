@@ -68,8 +68,12 @@ class Checkpointer:
             except Exception as e:  # noqa: BLE001 - any read failure means "try an older one"
                 if step is not None:
                     raise
-                log.warning("Checkpoint %d in %s is unreadable (%s); trying an older one.",
-                            s, self.directory, e)  # fmt: skip
+                log.warning(
+                    "Checkpoint %d in %s is unreadable (%s); trying an older one.",
+                    s,
+                    self.directory,
+                    e,
+                )
                 continue
             return restored["state"], restored["data"]
         return None

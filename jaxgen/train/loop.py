@@ -70,9 +70,13 @@ def fit(
     writer = MetricWriter(workdir)
     start = int(state.step)
     bar = tqdm(
-        total=steps, initial=start, disable=not progress or jax.process_index() > 0,
-        desc=workdir.name, dynamic_ncols=True, unit="step",
-    )  # fmt: skip
+        total=steps,
+        initial=start,
+        disable=not progress or jax.process_index() > 0,
+        desc=workdir.name,
+        dynamic_ncols=True,
+        unit="step",
+    )
     pending, t_last, n_last = None, time.perf_counter(), start
 
     def drain():

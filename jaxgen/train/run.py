@@ -1,7 +1,6 @@
 """Wiring shared by every experiment: config -> data, TrainState, sharded step, fit."""
 
 import dataclasses
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from jax.sharding import PartitionSpec as P
 
 from jaxgen import data
 from jaxgen.train.loop import fit
+from jaxgen.train.rundir import check_compatible, write_run_files
 from jaxgen.train.state import TrainState
 from jaxgen.train.step import build_step
 
@@ -39,6 +39,9 @@ def maybe_initialize_distributed():
     """Calls jax.distributed.initialize() before anything touches devices, when this is
     one process of many: JAX_COORDINATOR_ADDRESS with JAX_NUM_PROCESSES and JAX_PROCESS_ID
     set explicitly, or JAXGEN_DISTRIBUTED=1 to let JAX detect SLURM / a TPU pod slice."""
+    if os.environ.get("JAX_COORDINATOR_ADDRESS") or os.environ.get("JAXGEN_DISTRIBUTED") == "1":
+        # Cross-process collectives on the CPU backend (tests, CPU clusters); GPU/TPU use their own.
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
     if os.environ.get("JAX_COORDINATOR_ADDRESS"):
         jax.distributed.initialize(
             coordinator_address=os.environ["JAX_COORDINATOR_ADDRESS"],
@@ -56,27 +59,41 @@ def init_state(task, config, mesh):
     images = jax.numpy.zeros((config.data.batch_size // mesh.devices.size, *spec.shape))
     params, model_state = task.init(init_key, images)
     state = TrainState.create(
-        params=params, tx=task.tx, key=root_key, model_state=model_state,
+        params=params,
+        tx=task.tx,
+        key=root_key,
+        model_state=model_state,
         ema_decay=config.train.ema_decay,
-    )  # fmt: skip
+    )
     return jax.device_put(state, NamedSharding(mesh, P()))  # replicated over the mesh
 
 
-def run_experiment(config, task, workdir):
-    """Trains `task` on config.data with config.train's schedule in `workdir`."""
+def run_experiment(config, task, workdir, experiment="custom"):
+    """Trains `task` on config.data with config.train's schedule in `workdir`, resuming
+    the run already there (which must be of the same `experiment` and config)."""
     workdir = Path(workdir)
+    check_compatible(workdir, experiment, config)
     mesh = data.data_mesh()
     batches = data.load(
-        config.data.name, "train", config.data.batch_size, config.seed, mesh=mesh,
+        config.data.name,
+        "train",
+        config.data.batch_size,
+        config.seed,
+        mesh=mesh,
         data_dir=config.data.get("data_dir"),
-    )  # fmt: skip
+    )
     state = init_state(task, config, mesh)
     if jax.process_index() == 0:
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        write_run_files(workdir, experiment, config)
     t = config.train
     return fit(
-        state, build_step(task.step, mesh), batches, workdir=workdir, steps=t.steps,
-        log_every=t.log_every, checkpoint_every=t.checkpoint_every,
-        sample_every=t.sample_every, sample_fn=task.sample,
-    )  # fmt: skip
+        state,
+        build_step(task.step, mesh),
+        batches,
+        workdir=workdir,
+        steps=t.steps,
+        log_every=t.log_every,
+        checkpoint_every=t.checkpoint_every,
+        sample_every=t.sample_every,
+        sample_fn=task.sample,
+    )

@@ -32,8 +32,9 @@ def make_task(tx=None, loss_scale=1.0):
     def sample(state, key):
         return jnp.zeros((4, 8, 8, 1)) + state.params["Conv_1"]["bias"]
 
-    return train.Task(init=init, tx=tx or optax.adam(1e-2), step=train.loss_step(objective),
-                      sample=sample)  # fmt: skip
+    return train.Task(
+        init=init, tx=tx or optax.adam(1e-2), step=train.loss_step(objective), sample=sample
+    )
 
 
 def config(data_dir, steps=6, batch_size=16):
@@ -42,8 +43,11 @@ def config(data_dir, steps=6, batch_size=16):
             "seed": 0,
             "data": {"name": "digits", "batch_size": batch_size, "data_dir": data_dir},
             "train": {
-                "steps": steps, "ema_decay": 0.9, "log_every": 1, "checkpoint_every": 3,
+                "steps": steps,
+                "ema_decay": 0.9,
+                "log_every": 1,
+                "checkpoint_every": 3,
                 "sample_every": 3,
             },
         }
-    )  # fmt: skip
+    )

@@ -1,0 +1,66 @@
+"""Run-directory metadata: which experiment and config a run directory belongs to."""
+
+import json
+from pathlib import Path
+
+from jaxgen.train.writers import write_atomic
+
+# Keys that may change when a run is resumed: they schedule work, not the model or data.
+RESUMABLE_KEYS = {"train.steps", "train.log_every", "train.checkpoint_every", "train.sample_every"}
+
+
+class RunDirError(ValueError):
+    """A run directory that belongs to another experiment or an incompatible config."""
+
+
+def flatten(tree, prefix=""):
+    """{'a': {'b': 1}} -> {'a.b': 1}."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def read_run(workdir):
+    """(experiment name, config dict) recorded in `workdir`; RunDirError when absent."""
+    workdir = Path(workdir)
+    if not (workdir / "run.json").is_file() or not (workdir / "config.json").is_file():
+        raise RunDirError(
+            f"{workdir} is not a jaxgen run directory (no run.json/config.json); "
+            "pass the --workdir of a `jaxgen train` run."
+        )
+    experiment = json.loads((workdir / "run.json").read_text())["experiment"]
+    return experiment, json.loads((workdir / "config.json").read_text())
+
+
+def check_compatible(workdir, experiment, config):
+    """Refuses to resume `workdir` with another experiment, or with a config that differs
+    in any key outside RESUMABLE_KEYS (listing the keys that differ)."""
+    if not (Path(workdir) / "run.json").is_file():
+        return
+    old_experiment, old_config = read_run(workdir)
+    if old_experiment != experiment:
+        raise RunDirError(
+            f"{workdir} holds a run of experiment {old_experiment!r}, not {experiment!r}; "
+            "choose another --workdir."
+        )
+    old, new = flatten(old_config), flatten(config.to_dict())
+    differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    differ = [k for k in differ if k not in RESUMABLE_KEYS]
+    if differ:
+        details = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in differ[:8])
+        raise RunDirError(
+            f"{workdir} holds a run of {experiment!r} with a different config ({details}). "
+            "Resume with the same config, or choose another --workdir."
+        )
+
+
+def write_run_files(workdir, experiment, config):
+    """run.json {'experiment'} and config.json (the resolved config), written atomically."""
+    text = json.dumps(config.to_dict(), indent=2) + "\n"
+    write_atomic(Path(workdir) / "config.json", lambda p: Path(p).write_text(text))
+    meta = json.dumps({"experiment": experiment}) + "\n"
+    write_atomic(Path(workdir) / "run.json", lambda p: Path(p).write_text(meta))
