@@ -1,0 +1,115 @@
+"""The `jaxgen` command as a user calls it: subprocesses on a tiny digits run."""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+
+def jaxgen(*args, env=None, cwd=None):
+    env = {**os.environ, **(env or {})}
+    env.pop("XLA_FLAGS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "jaxgen", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def tree_digest(path):
+    """Hash of every file name and content under `path`: detects any change."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(path)).encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    workdir = root / "run"
+    env = {"TFDS_DATA_DIR": str(root / "tfds")}
+    result = jaxgen(
+        "train",
+        "vae",
+        "--workdir",
+        workdir,
+        "--config.train.steps=6",
+        "--config.train.checkpoint_every=3",
+        "--config.train.sample_every=3",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, env
+
+
+def test_train_writes_the_run_directory(run_dir):
+    workdir, _ = run_dir
+    names = {p.name for p in workdir.iterdir()}
+    assert {
+        "config.json",
+        "run.json",
+        "metrics.jsonl",
+        "tensorboard",
+        "samples",
+        "checkpoints",
+    } <= names
+    assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [
+        "3",
+        "6",
+    ]
+
+
+def test_sample_is_deterministic_under_a_seed(run_dir, tmp_path):
+    workdir, env = run_dir
+    outs = []
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        out = tmp_path / f"{name}.npz"
+        result = jaxgen("sample", workdir, "--n", 8, "--seed", seed, "--out", out, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        outs.append(np.load(out)["samples"])
+    assert outs[0].shape == (8, 8, 8, 1)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert not np.array_equal(outs[0], outs[2])
+    png = tmp_path / "grid.png"
+    assert jaxgen("sample", workdir, "--step", 3, "--out", png, env=env).returncode == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["trian", "vae"], "unknown command 'trian'. Did you mean train?"),
+        (["train", "vea"], "unknown experiment 'vea'. Did you mean vae?"),
+        (["train", "vae", "--config.train.step=3"], "Did you mean train.steps?"),
+        (["sample", "{run}", "--nn", "3"], "unknown option '--nn' for sample. Did you mean --n?"),
+        (["sample", "{run}", "--step", "4"], "no checkpoint 4 in"),
+        (["sample", "{missing}"], "is not a jaxgen run directory"),
+        (
+            ["train", "vae", "--workdir", "{run}", "--config.model.latent_dim=3"],
+            "different config (model.latent_dim: 16 -> 3)",
+        ),
+    ],
+)
+def test_bad_arguments_fail_with_one_line_and_touch_nothing(run_dir, tmp_path, args, message):
+    workdir, env = run_dir
+    before = tree_digest(workdir)
+    args = [a.format(run=workdir, missing=tmp_path / "nope") for a in args]
+    result = jaxgen(*args, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("jaxgen: error:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]
+    assert tree_digest(workdir) == before
+    assert not (tmp_path / "runs").exists()
+
+
+def test_help_lists_options_with_defaults():
+    result = jaxgen("sample", "--help")
+    assert result.returncode == 0
+    assert "--n N" in result.stdout and "(default: 64)" in result.stdout
