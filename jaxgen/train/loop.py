@@ -9,7 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxgen.train.checkpoint import Checkpointer
-from jaxgen.train.writers import MetricWriter, image_grid
+from jaxgen.train.writers import MetricWriter, image_grid, plot_metrics
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,8 @@ class NonFiniteLossError(FloatingPointError):
 
 def check_finite(step, metrics):
     """Host copy of `metrics`; raises NonFiniteLossError naming the step and the metrics."""
-    values = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    bad = {k: v for k, v in values.items() if not np.isfinite(v)}
+    values = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+    bad = {k: v.tolist() for k, v in values.items() if not np.isfinite(v).all()}
     if bad:
         raise NonFiniteLossError(
             f"Step {step}: non-finite {bad}. Training stopped; the last checkpoint written "
@@ -89,7 +89,7 @@ def fit(
             now = time.perf_counter()
             values["img_per_s"] = (step - n_last) * batches.batch_size / (now - t_last)
             t_last, n_last = now, step
-            writer.scalars(step, values)
+            writer.write(step, values)
             shown = {k: values[k] for k in ("loss", "img_per_s") if k in values}
             bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
 
@@ -113,4 +113,6 @@ def fit(
         ckpt.wait()
         ckpt.close()
         writer.close()
+    if jax.process_index() == 0:
+        plot_metrics(workdir / "metrics.jsonl", workdir / "plots")
     return state

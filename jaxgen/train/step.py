@@ -1,6 +1,7 @@
 """Turns a per-device step into a jitted, data-parallel step over the 'data' mesh axis."""
 
 import jax
+import jax.numpy as jnp
 import optax
 from jax import lax
 from jax.sharding import PartitionSpec as P
@@ -14,15 +15,21 @@ def step_key(root_key, step):
     return jax.random.fold_in(jax.random.fold_in(root_key, step), lax.axis_index(DATA_AXIS))
 
 
+def leaf_norms(tree):
+    """[L] L2 norm of each leaf of `tree` (per layer), for TensorBoard histograms."""
+    return jnp.stack([jnp.linalg.norm(x.ravel()) for x in jax.tree.leaves(tree)])
+
+
 def build_step(step_fn, mesh, *, donate=True):
     """jit(shard_map(step)) over `mesh`.
 
     `step_fn(state, batch, key) -> (state, metrics)` sees this device's slice of the batch
     and its own key; it updates parameters through `state.apply_gradients` (which averages
     gradients over devices). The built step then advances `state.step`, updates the EMA
-    params, averages the scalar metrics over devices and adds 'param_norm' (the global L2
-    norm: a training-health signal that turns NaN as soon as any parameter does). State
-    is replicated and donated.
+    params, averages the metrics over devices and adds 'param_norm' (the global L2 norm: a
+    training-health signal that turns NaN as soon as any parameter does) and
+    'hist/param_norms' (per-leaf norms; 'hist/' metrics go to TensorBoard histograms).
+    State is replicated and donated.
     """
 
     def per_device(state, batch):
@@ -31,7 +38,11 @@ def build_step(step_fn, mesh, *, donate=True):
             step=state.step + 1,
             ema_params=ema_update(state.ema_params, new_state.params, state.ema_decay),
         )
-        metrics = {**lax.pmean(metrics, DATA_AXIS), "param_norm": optax.tree.norm(new_state.params)}
+        metrics = {
+            **lax.pmean(metrics, DATA_AXIS),
+            "param_norm": optax.tree.norm(new_state.params),
+            "hist/param_norms": leaf_norms(new_state.params),
+        }
         return new_state, metrics
 
     sharded = jax.shard_map(
@@ -42,7 +53,8 @@ def build_step(step_fn, mesh, *, donate=True):
 
 def loss_step(objective):
     """A step from `objective(params, model_state, batch, key, step) -> (loss, (metrics,
-    model_state))`: one gradient step on the per-device mean loss; metrics gain 'loss'."""
+    model_state))`: one gradient step on the per-device mean loss; metrics gain 'loss',
+    'grad_norm' (global L2 norm of this device's gradients, averaged) and per-leaf norms."""
 
     def step(state, batch, key):
         grad_fn = jax.value_and_grad(objective, has_aux=True)
@@ -50,6 +62,7 @@ def loss_step(objective):
             state.params, state.model_state, batch, key, state.step
         )
         state = state.apply_gradients(grads, model_state=model_state)
-        return state, {"loss": loss, **metrics}
+        norms = {"grad_norm": optax.tree.norm(grads), "hist/grad_norms": leaf_norms(grads)}
+        return state, {"loss": loss, **metrics, **norms}
 
     return step

@@ -1,5 +1,6 @@
 """Metric and image writers: metrics.jsonl, TensorBoard events, PNG sample grids."""
 
+import functools
 import json
 import math
 import os
@@ -55,14 +56,18 @@ class MetricWriter:
             self.tb = SummaryWriter(str(self.workdir / "tensorboard"))
             self.jsonl = open(self.workdir / "metrics.jsonl", "a")  # noqa: SIM115
 
-    def scalars(self, step, metrics):
+    def write(self, step, metrics):
+        """Scalars to JSONL and TensorBoard; 'hist/NAME' arrays to TensorBoard histograms."""
         if not self.active:
             return
-        row = {"step": int(step), **{k: float(v) for k, v in metrics.items()}}
-        self.jsonl.write(json.dumps(row) + "\n")
+        scalars = {k: float(v) for k, v in metrics.items() if not k.startswith("hist/")}
+        self.jsonl.write(json.dumps({"step": int(step), **scalars}) + "\n")
         self.jsonl.flush()
+        for k, v in scalars.items():
+            self.tb.add_scalar(k, v, int(step))
         for k, v in metrics.items():
-            self.tb.add_scalar(k, float(v), int(step))
+            if k.startswith("hist/"):
+                self.tb.add_histogram(k[len("hist/") :], np.asarray(v), int(step))
 
     def image(self, step, name, grid):
         """Writes `grid` (uint8 [H, W, C]) to TensorBoard and to workdir/name/step_XXXXXX.png."""
@@ -79,3 +84,24 @@ class MetricWriter:
         if self.active:
             self.jsonl.close()
             self.tb.close()
+
+
+def plot_metrics(jsonl_path, plot_dir):
+    """One PNG per metric of metrics.jsonl against step (plot_dir/NAME.png), matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not Path(jsonl_path).is_file():
+        return
+    rows = [json.loads(line) for line in Path(jsonl_path).read_text().splitlines() if line]
+    for name in sorted({k for r in rows for k in r} - {"step"}):
+        points = [(r["step"], r[name]) for r in rows if name in r]
+        fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+        ax.plot(*zip(*points, strict=True))
+        ax.set(xlabel="step", ylabel=name, title=name)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        write_atomic(Path(plot_dir) / f"{name}.png", functools.partial(fig.savefig, format="png"))
+        plt.close(fig)

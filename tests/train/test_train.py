@@ -97,7 +97,9 @@ def test_fit_writes_run_files(data_dir, tmp_path):
         "step_000003.png",
         "step_000006.png",
     ]
-    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and b"param_norms" in events[0].read_bytes()  # the histogram is there
+    assert {"loss.png", "grad_norm.png"} <= {p.name for p in (tmp_path / "plots").iterdir()}
     assert json.loads((tmp_path / "config.json").read_text())["data"]["name"] == "digits"
     assert train.Checkpointer(tmp_path / "checkpoints").steps() == [3, 6]
 
