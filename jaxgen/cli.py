@@ -80,6 +80,8 @@ def cmd_train(args, overrides):
         train.run_experiment(config, task, workdir, experiment=Path(args.experiment).stem)
     except train.RunDirError as e:
         raise UsageError(str(e)) from None
+    except (train.CheckpointError, train.NonFiniteLossError) as e:
+        raise SystemExit(f"jaxgen: error: {e}") from None
     print(f"Run directory: {Path(workdir).resolve()}")
 
 

@@ -2,6 +2,7 @@
 model state, optimizer state, EMA params, step, root key) and the data-iterator position."""
 
 import logging
+import shutil
 from pathlib import Path
 
 import jax
@@ -11,7 +12,8 @@ log = logging.getLogger(__name__)
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint could not be written; the previous ones are intact."""
+    """The run directory (a checkpoint, metrics) could not be written; earlier checkpoints
+    are intact."""
 
 
 class Checkpointer:
@@ -19,7 +21,10 @@ class Checkpointer:
 
     def __init__(self, directory, *, max_to_keep=3):
         self.directory = Path(directory).absolute()
-        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+        # A save killed midway leaves only a *.orbax-checkpoint-tmp-* folder, removed here.
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True
+        )
         self.manager = ocp.CheckpointManager(
             self.directory, options=options, item_names=("state", "data")
         )
@@ -34,7 +39,7 @@ class Checkpointer:
                 ),
                 force=True,
             )
-        except OSError as e:
+        except (OSError, ValueError) as e:  # tensorstore reports ENOSPC as a ValueError
             raise CheckpointError(
                 f"Saving checkpoint {step} in {self.directory} failed ({e}); earlier "
                 "checkpoints are intact. Free disk space or choose another --workdir."
@@ -43,7 +48,7 @@ class Checkpointer:
     def wait(self):
         try:
             self.manager.wait_until_finished()
-        except OSError as e:
+        except (OSError, ValueError) as e:  # tensorstore reports ENOSPC as a ValueError
             raise CheckpointError(
                 f"Writing a checkpoint in {self.directory} failed ({e}); earlier checkpoints "
                 "are intact. Free disk space or choose another --workdir."
@@ -54,7 +59,7 @@ class Checkpointer:
 
     def restore(self, state, step=None):
         """(state, data_state) of checkpoint `step`, or of the newest one that reads back;
-        an unreadable one is reported and skipped. None when there is none."""
+        an unreadable one is reported and set aside. None when there is none."""
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
         candidates = [step] if step is not None else self.steps()[::-1]
         for s in candidates:
@@ -68,15 +73,27 @@ class Checkpointer:
             except Exception as e:  # noqa: BLE001 - any read failure means "try an older one"
                 if step is not None:
                     raise
-                log.warning(
-                    "Checkpoint %d in %s is unreadable (%s); trying an older one.",
-                    s,
-                    self.directory,
-                    e,
-                )
+                self.set_aside(s, e)
                 continue
             return restored["state"], restored["data"]
         return None
+
+    def set_aside(self, step, error):
+        """Renames unreadable checkpoint `step` to '<step>.unreadable' (kept for inspection,
+        no longer a step), so the run can resume before it and save that step again."""
+        log.warning(
+            "Checkpoint %d in %s is unreadable (%s); moved to %d.unreadable, "
+            "resuming from an older one.",
+            step,
+            self.directory,
+            error,
+            step,
+        )
+        if jax.process_index() == 0:
+            target = self.directory / f"{step}.unreadable"
+            shutil.rmtree(target, ignore_errors=True)
+            (self.directory / str(step)).rename(target)
+        self.manager.reload()
 
     def close(self):
         self.manager.close()

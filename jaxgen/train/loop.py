@@ -8,7 +8,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from jaxgen.train.checkpoint import Checkpointer
+from jaxgen.train.checkpoint import Checkpointer, CheckpointError
 from jaxgen.train.writers import MetricWriter, image_grid, plot_metrics
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,18 @@ def check_finite(step, metrics):
             "before this step is intact. Lower the learning rate or check the inputs."
         )
     return values
+
+
+def close_quietly(*closables):
+    """Closes what a failed run holds open; errors while closing are logged, so the error
+    that stopped the run is the one reported."""
+    for c in closables:
+        try:
+            (c.wait if isinstance(c, Checkpointer) else c.close)()
+            if isinstance(c, Checkpointer):
+                c.close()
+        except Exception as e:  # noqa: BLE001
+            log.warning("While stopping: %s", e)
 
 
 def every(step, period, last):
@@ -108,11 +120,19 @@ def fit(
                 writer.image(step, "samples", image_grid(sample_fn(state, key)))
         if pending is not None:
             drain()
-    finally:
-        bar.close()
-        ckpt.wait()
-        ckpt.close()
-        writer.close()
+    except OSError as e:  # the run directory could not be written (disk full, permissions)
+        close_quietly(bar, ckpt, writer)
+        raise CheckpointError(
+            f"Writing to {workdir} failed at step {step} ({e}). Checkpoints written before "
+            "are intact; free disk space (or choose another --workdir) and run again to resume."
+        ) from e
+    except BaseException:
+        close_quietly(bar, ckpt, writer)
+        raise
+    bar.close()
+    ckpt.wait()
+    ckpt.close()
+    writer.close()
     if jax.process_index() == 0:
         plot_metrics(workdir / "metrics.jsonl", workdir / "plots")
     return state

@@ -122,6 +122,7 @@ def test_corrupt_latest_checkpoint_falls_back(data_dir, tmp_path):
     ckpt = train.Checkpointer(tmp_path / "checkpoints")
     state, data_state = ckpt.restore(train.init_state(task, toy.config(data_dir), data.data_mesh()))
     assert int(state.step) == 3 and data_state == {"position": 3}
+    assert ckpt.steps() == [3] and (tmp_path / "checkpoints" / "6.unreadable").is_dir()
 
 
 def test_nan_guard_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path):

@@ -1,0 +1,25 @@
+"""A training process to be killed: `python -m tests.train.fault_worker WORKDIR DATA_DIR`.
+Trains the toy task for STEPS steps, checkpointing every 10, then saves its params."""
+
+import sys
+
+import jax
+import numpy as np
+
+from jaxgen import train
+from tests.train import toy
+
+STEPS = 300
+
+
+def config(data_dir):
+    cfg = toy.config(data_dir, steps=STEPS)
+    cfg.train.checkpoint_every = 10
+    cfg.train.sample_every = 0
+    return cfg
+
+
+if __name__ == "__main__":
+    workdir, data_dir = sys.argv[1:]
+    state = train.run_experiment(config(data_dir), toy.make_task(), workdir)
+    np.savez(f"{workdir}/final.npz", *[np.asarray(x) for x in jax.tree.leaves(state)])

@@ -1,0 +1,124 @@
+"""Faults: kill -9 at random points (some during a checkpoint write), corrupt checkpoints,
+a disk that fills up. Nothing written before the fault is lost; resuming is exact."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgen import data, train
+from tests.train import fault_worker, toy
+
+ROOT = Path(__file__).resolve().parents[2]
+TMP_MARK = ".orbax-checkpoint-tmp"
+
+
+def start(workdir, data_dir):
+    cmd = [sys.executable, "-m", "tests.train.fault_worker", str(workdir), data_dir]
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def logged_steps(workdir):
+    path = workdir / "metrics.jsonl"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def kill_when(proc, condition, timeout=120):
+    """SIGKILL `proc` as soon as `condition()` holds; False if it exited first."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if condition():
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.0005)
+    return False
+
+
+def test_kill_minus_nine_then_resume_is_bit_identical(data_dir, tmp_path):
+    workdir, rng = tmp_path / "run", np.random.default_rng(0)
+    ckpt_dir = workdir / "checkpoints"
+    in_save = lambda: ckpt_dir.is_dir() and any(TMP_MARK in p.name for p in ckpt_dir.iterdir())  # noqa: E731
+    kills, kills_in_save = 0, 0
+    for i in range(6):
+        proc = start(workdir, data_dir)
+        if i % 2:  # kill while a checkpoint is being written
+            killed = kill_when(proc, in_save)
+            kills_in_save += killed
+        else:  # kill at a random step past the resume point
+            target = logged_steps(workdir) + int(rng.integers(5, 40))
+            killed = kill_when(proc, lambda t=target: logged_steps(workdir) >= t)
+        kills += killed
+        assert killed, f"run {i} finished or hung before the kill: {proc.stderr.read()[-2000:]}"
+    proc = start(workdir, data_dir)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()[-3000:]
+    assert kills == 6 and kills_in_save == 3
+    assert not [p for p in ckpt_dir.iterdir() if TMP_MARK in p.name]
+    reference = train.run_experiment(
+        fault_worker.config(data_dir), toy.make_task(), tmp_path / "ref"
+    )
+    got = np.load(workdir / "final.npz")
+    for i, expected in enumerate(jax.tree.leaves(reference)):
+        np.testing.assert_array_equal(got[f"arr_{i}"], np.asarray(expected))
+    ckpt = train.Checkpointer(ckpt_dir)
+    template = train.init_state(toy.make_task(), fault_worker.config(data_dir), data.data_mesh())
+    for step in ckpt.steps():  # every checkpoint left behind reads back
+        assert int(ckpt.restore(template, step)[0].step) == step
+
+
+def test_truncated_latest_checkpoint_resumes_from_previous(data_dir, tmp_path, caplog):
+    task = toy.make_task()
+    train.run_experiment(toy.config(data_dir, steps=6), task, tmp_path)
+    for f in (tmp_path / "checkpoints" / "6" / "state").rglob("*"):
+        if f.is_file():
+            f.write_bytes(f.read_bytes()[: len(f.read_bytes()) // 2])
+    with caplog.at_level("WARNING"):
+        state = train.run_experiment(toy.config(data_dir, steps=6), task, tmp_path)
+    assert "Checkpoint 6" in caplog.text and "unreadable" in caplog.text
+    full = train.run_experiment(toy.config(data_dir, steps=6), task, tmp_path / "ref")
+    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(full.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs: root only (CI runs as root); skipped elsewhere."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+    ):
+        pytest.skip("needs root to mount a small tmpfs")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)  # lazy: orbax threads may linger
+
+
+def test_disk_full_during_save_stops_clearly_and_keeps_previous(data_dir, small_disk):
+    workdir = small_disk / "run"
+    task, cfg = toy.make_task(), toy.config(data_dir, steps=6)
+    train.run_experiment(toy.config(data_dir, steps=3), task, workdir)
+    filler = small_disk / "filler"
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    filler.write_bytes(b"\0" * max(0, free - 4096))  # leave too little for the next save
+    with pytest.raises((train.CheckpointError, OSError), match="(?i)no space|checkpoint"):
+        train.run_experiment(cfg, task, workdir)
+    filler.unlink()
+    ckpt = train.Checkpointer(workdir / "checkpoints")
+    state, data_state = ckpt.restore(train.init_state(task, cfg, data.data_mesh()))
+    assert int(state.step) == 3 and data_state == {"position": 3}
