@@ -1,0 +1,306 @@
+"""Reverse-process samplers of Gaussian diffusion models: DDPM ancestral sampling, DDIM,
+inpainting, and classifier-free guidance as a wrapper of the noise predictor.
+
+Every sampler is a pure function of a noise predictor ``eps_fn(x_t [B, ...], t [B]) ->
+eps_pred [B, ...]`` (the network closed over its parameters), a ``NoiseSchedule``, the
+starting noise x_T and a PRNG key. Step indices follow ``jaxgen.losses.diffusion``: index
+t = 0..T-1 is the paper's step t + 1, so a chain visits indices T-1, ..., 0 and ends at x_0,
+the data. Each sampler is one ``lax.scan`` over its steps: under ``jax.jit`` (with the
+integer options static) the whole chain compiles to a single while loop, one dispatch, not
+T dispatches of a Python loop.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxgen.losses import (
+    NoiseSchedule,
+    classifier_free_guidance,
+    posterior_mean_variance,
+    q_sample,
+)
+from jaxgen.losses.diffusion import EpsFn
+
+
+def _posterior_variance(schedule: NoiseSchedule) -> jax.Array:
+    """beta~_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) beta_t for every index: [T].
+
+    The variance of q(x_{t-1} | x_t, x_0) depends on neither x_t nor x_0; zeros stand in.
+    """
+    t = jnp.arange(schedule.num_steps)  # [T]
+    zeros = jnp.zeros((schedule.num_steps, 1), schedule.beta_t.dtype)
+    return posterior_mean_variance(schedule, zeros, zeros, t)[1][:, 0]
+
+
+# variance option -> sigma_t^2 of Algorithm 2 for every index, [T] (Ho et al. 2020, Sec. 3.2)
+_SIGMA_SQ = {
+    "beta": lambda schedule: schedule.beta_t,
+    "posterior": _posterior_variance,
+}
+
+
+def ddpm_sigma_t(schedule: NoiseSchedule, variance: str = "beta") -> jax.Array:
+    """sigma_t of Algorithm 2 for every index t, [T].
+
+    sigma_t^2 = beta_t ("beta") or sigma_t^2 = beta~_t = (1 - alpha_bar_{t-1}) /
+    (1 - alpha_bar_t) beta_t ("posterior"); Ho et al. 2020, Sec. 3.2: the first is optimal
+    for x_0 ~ N(0, I), the second for x_0 deterministically set to one point.
+    """
+    if variance not in _SIGMA_SQ:
+        raise ValueError(f"Unknown variance {variance!r}; choose one of {sorted(_SIGMA_SQ)}.")
+    return jnp.sqrt(_SIGMA_SQ[variance](schedule))
+
+
+def _run_chain(step, x_T: jax.Array, key: jax.Array, steps) -> jax.Array:
+    """x_T -> x_0 by one ``lax.scan`` of ``step(x_t, s, key) -> x_prev`` over the rows s of
+    ``steps`` (a pytree of arrays sharing their leading axis, the chain's length), one key
+    per step."""
+    keys = jax.random.split(key, jax.tree.leaves(steps)[0].shape[0])
+    x_0, _ = lax.scan(lambda x_t, s_key: (step(x_t, *s_key), None), x_T, (steps, keys))
+    return x_0
+
+
+def _step_indices(t: jax.Array, x_t: jax.Array) -> jax.Array:
+    """The scalar index t as the [B] int32 array a noise predictor takes."""
+    return jnp.full(x_t.shape[:1], t, jnp.int32)
+
+
+def ddpm_step(
+    eps_fn: EpsFn,
+    schedule: NoiseSchedule,
+    x_t: jax.Array,
+    t: jax.Array,
+    key: jax.Array,
+    sigma_t: jax.Array,
+) -> jax.Array:
+    """One step x_t -> x_{t-1} of ancestral sampling (Ho et al. 2020, Algorithm 2, line 4):
+
+        x_{t-1} = 1 / sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_theta(x_t, t))
+                  + sigma_t z,
+
+    z ~ N(0, I) for paper t > 1, z = 0 at the last step (paper t = 1, index 0).
+
+    Args:
+      eps_fn: noise predictor (x_t [B, ...], t [B]) -> eps_pred [B, ...].
+      schedule: the ``NoiseSchedule``.
+      x_t: [B, ...] the latent at index t.
+      t: scalar int index in 0..T-1.
+      key: PRNG key of z.
+      sigma_t: scalar noise scale of this step, ``ddpm_sigma_t(schedule, variance)[t]``.
+
+    Returns:
+      x_{t-1}: [B, ...].
+    """
+    eps_pred = eps_fn(x_t, _step_indices(t, x_t))
+    beta_t, alpha_t, alpha_bar_t = schedule.beta_t[t], schedule.alpha_t[t], schedule.alpha_bar_t[t]
+    mean = (x_t - beta_t / jnp.sqrt(1.0 - alpha_bar_t) * eps_pred) / jnp.sqrt(alpha_t)
+    z = jax.random.normal(key, x_t.shape, x_t.dtype)
+    return mean + jnp.where(t > 0, sigma_t, 0.0) * z
+
+
+def _reverse_indices(schedule: NoiseSchedule) -> jax.Array:
+    """T-1, ..., 0: every index, from x_T down."""
+    return jnp.arange(schedule.num_steps - 1, -1, -1, dtype=jnp.int32)
+
+
+def ddpm_sample(
+    eps_fn: EpsFn,
+    schedule: NoiseSchedule,
+    x_T: jax.Array,
+    key: jax.Array,
+    variance: str = "beta",
+) -> jax.Array:
+    """Ancestral sampling over all T steps (Ho et al. 2020, Algorithm 2):
+
+        x_T ~ N(0, I);  for t = T, ..., 1:  x_{t-1} = ``ddpm_step``(x_t, t);  return x_0.
+
+    Args:
+      eps_fn: noise predictor (x_t [B, ...], t [B]) -> eps_pred [B, ...].
+      schedule: the ``NoiseSchedule`` (T steps).
+      x_T: [B, ...] standard normal starting noise.
+      key: PRNG key of the per-step noise z.
+      variance: "beta" (sigma_t^2 = beta_t) or "posterior" (sigma_t^2 = beta~_t).
+
+    Returns:
+      x_0: [B, ...] samples.
+    """
+    sigma_t = ddpm_sigma_t(schedule, variance)
+
+    def step(x_t, t, key):
+        return ddpm_step(eps_fn, schedule, x_t, t, key, sigma_t[t])
+
+    return _run_chain(step, x_T, key, _reverse_indices(schedule))
+
+
+def ddim_timesteps(T: int, num_steps: int) -> np.ndarray:
+    """DDIM's sub-sequence tau of the T indices: ``num_steps`` indices evenly spaced from T-1
+    (x_T) down to 0, rounded; [num_steps] int32 (Song et al. 2021, Sec. 4.2). With
+    num_steps = 1 the single step jumps from x_T to x_0."""
+    if not 1 <= num_steps <= T:
+        raise ValueError(f"DDIM num_steps must be in 1..T = 1..{T}, got {num_steps}.")
+    return np.round(np.linspace(T - 1, 0, num_steps)).astype(np.int32)
+
+
+def ddim_step(
+    eps_fn: EpsFn,
+    schedule: NoiseSchedule,
+    x_t: jax.Array,
+    t: jax.Array,
+    t_prev: jax.Array,
+    key: jax.Array,
+    eta: float | jax.Array,
+) -> jax.Array:
+    """One DDIM step x_t -> x_{t_prev} (Song et al. 2021, eq. 12, sigma_t from eq. 16):
+
+        x0_pred = (x_t - sqrt(1 - alpha_bar_t) eps_pred) / sqrt(alpha_bar_t),
+        x_prev  = sqrt(alpha_bar_prev) x0_pred + sqrt(1 - alpha_bar_prev - sigma_t^2) eps_pred
+                  + sigma_t eps,
+        sigma_t = eta sqrt((1 - alpha_bar_prev) / (1 - alpha_bar_t))
+                  sqrt(1 - alpha_bar_t / alpha_bar_prev),
+
+    eps_pred = eps_theta(x_t, t), eps ~ N(0, I), alpha_bar_prev = 1 for t_prev = -1 (x_0).
+    eta = 0 is deterministic; eta = 1 over all T steps is Algorithm 2 with sigma_t^2 = beta~_t.
+
+    Args:
+      eps_fn, schedule, x_t, key: as in ``ddpm_step``.
+      t: scalar int index of x_t.
+      t_prev: scalar int index of the output, < t; -1 for x_0.
+      eta: in [0, 1], the stochasticity.
+
+    Returns:
+      x_{t_prev}: [B, ...].
+    """
+    eps_pred = eps_fn(x_t, _step_indices(t, x_t))
+    alpha_bar_t = schedule.alpha_bar_t[t]
+    alpha_bar_prev = jnp.where(t_prev >= 0, schedule.alpha_bar_t[jnp.maximum(t_prev, 0)], 1.0)
+    x0_pred = (x_t - jnp.sqrt(1.0 - alpha_bar_t) * eps_pred) / jnp.sqrt(alpha_bar_t)
+    sigma_t = eta * jnp.sqrt(
+        (1.0 - alpha_bar_prev) / (1.0 - alpha_bar_t) * (1.0 - alpha_bar_t / alpha_bar_prev)
+    )
+    # 1 - alpha_bar_prev - sigma_t^2 >= 0 for eta <= 1; the clip only removes rounding.
+    direction = jnp.sqrt(jnp.maximum(1.0 - alpha_bar_prev - sigma_t**2, 0.0)) * eps_pred
+    eps = jax.random.normal(key, x_t.shape, x_t.dtype)
+    return jnp.sqrt(alpha_bar_prev) * x0_pred + direction + sigma_t * eps
+
+
+def ddim_sample(
+    eps_fn: EpsFn,
+    schedule: NoiseSchedule,
+    x_T: jax.Array,
+    key: jax.Array,
+    num_steps: int,
+    eta: float | jax.Array = 0.0,
+) -> jax.Array:
+    """DDIM sampling (Song, Meng & Ermon 2021, "Denoising Diffusion Implicit Models"): the
+    generalized reverse process of eq. 12 (``ddim_step``) along the sub-sequence
+    ``ddim_timesteps(T, num_steps)``, ending at x_0.
+
+    Args:
+      eps_fn: noise predictor (x_t [B, ...], t [B]) -> eps_pred [B, ...], trained on the T
+        steps of `schedule`.
+      schedule: the ``NoiseSchedule``.
+      x_T: [B, ...] standard normal starting noise.
+      key: PRNG key of the per-step noise (unused in effect when eta = 0).
+      num_steps: number of network evaluations, 1..T (static).
+      eta: 0 (deterministic DDIM) to 1 (DDPM-like).
+
+    Returns:
+      x_0: [B, ...] samples.
+    """
+    if isinstance(eta, int | float) and not 0.0 <= eta <= 1.0:
+        raise ValueError(f"DDIM eta must be in [0, 1], got {eta}.")
+    tau = ddim_timesteps(schedule.num_steps, num_steps)  # [S]
+    tau_prev = np.append(tau[1:], np.int32(-1))  # [S], -1 is x_0
+
+    def step(x_t, t_and_prev, key):
+        return ddim_step(eps_fn, schedule, x_t, *t_and_prev, key, eta)
+
+    return _run_chain(step, x_T, key, (jnp.asarray(tau), jnp.asarray(tau_prev)))
+
+
+def inpaint(
+    eps_fn: EpsFn,
+    schedule: NoiseSchedule,
+    x_0: jax.Array,
+    mask: jax.Array,
+    x_T: jax.Array,
+    key: jax.Array,
+    variance: str = "beta",
+) -> jax.Array:
+    """Inpainting with an unconditional model: RePaint without resampling (Lugmayr et al.
+    2022, Algorithm 1 with U = 1). For t = T, ..., 1:
+
+        x_{t-1}^known   = sqrt(alpha_bar_{t-1}) x_0 + sqrt(1 - alpha_bar_{t-1}) eps,
+                          eps ~ N(0, I), and x_0 itself at t = 1,
+        x_{t-1}^unknown = ``ddpm_step``(x_t, t)  (Ho et al. 2020, Algorithm 2),
+        x_{t-1}         = m * x_{t-1}^known + (1 - m) * x_{t-1}^unknown.
+
+    The known region of the result equals x_0 exactly. Without RePaint's resampling (going
+    back from x_{t-1} to x_t and denoising again, U times per step) the generated region is
+    less harmonized with the known one.
+
+    Args:
+      eps_fn: noise predictor of an unconditional model.
+      schedule: the ``NoiseSchedule``.
+      x_0: [B, ...] images; only the known region (mask = 1) is read.
+      mask: m, 1 where x_0 is known and 0 where it is generated; binary, of x_0's shape or
+        broadcastable to it (e.g. [B, H, W, 1] or [H, W, 1]).
+      x_T: [B, ...] standard normal starting noise.
+      key: PRNG key.
+      variance: sigma_t^2 option of Algorithm 2, as in ``ddpm_sample``.
+
+    Returns:
+      [B, ...] x_0 with its unknown region generated.
+    """
+    x_0, mask = jnp.asarray(x_0), jnp.asarray(mask)
+    try:
+        ok = x_0.shape == x_T.shape and jnp.broadcast_shapes(mask.shape, x_0.shape) == x_0.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"inpaint: x_0 {tuple(x_0.shape)}, x_T {tuple(x_T.shape)} and mask "
+            f"{tuple(mask.shape)}: x_T must have x_0's shape and mask must broadcast to it."
+        )
+    known = mask > 0
+    sigma_t = ddpm_sigma_t(schedule, variance)
+
+    def step(x_t, t, key):
+        key_step, key_known = jax.random.split(key)
+        x_prev_unknown = ddpm_step(eps_fn, schedule, x_t, t, key_step, sigma_t[t])
+        eps = jax.random.normal(key_known, x_0.shape, x_0.dtype)
+        x_prev_noised = q_sample(schedule, x_0, _step_indices(jnp.maximum(t - 1, 0), x_0), eps)
+        x_prev_known = jnp.where(t > 0, x_prev_noised, x_0)
+        return jnp.where(known, x_prev_known, x_prev_unknown)
+
+    return _run_chain(step, x_T, key, _reverse_indices(schedule))
+
+
+def guided_eps_fn(eps_fn_y, y: jax.Array, y_null: jax.Array, w: float | jax.Array) -> EpsFn:
+    """Noise predictor of classifier-free guidance (Ho & Salimans 2021, eq. 6):
+
+        eps~(x_t, t) = (1 + w) eps_theta(x_t, t, y) - w eps_theta(x_t, t, y_null),
+
+    combined by ``jaxgen.losses.classifier_free_guidance``; both predictions come from one
+    call of ``eps_fn_y`` on the doubled batch.
+
+    Args:
+      eps_fn_y: conditional noise predictor (x_t [B, ...], t [B], y [B]) -> [B, ...].
+      y: [B] conditions (class labels).
+      y_null: the "empty" condition, [B] or a scalar (the model's learned null class).
+      w: guidance weight, a scalar or [B]; 0 is the conditional model.
+
+    Returns:
+      eps_fn(x_t [B, ...], t [B]) -> eps~ [B, ...], for any sampler of this module.
+    """
+    y = jnp.asarray(y)
+    y_both = jnp.concatenate([y, jnp.broadcast_to(jnp.asarray(y_null, y.dtype), y.shape)])
+
+    def eps_fn(x_t, t):
+        eps_both = eps_fn_y(jnp.concatenate([x_t, x_t]), jnp.concatenate([t, t]), y_both)
+        eps_cond, eps_uncond = jnp.split(eps_both, 2)
+        return classifier_free_guidance(eps_cond, eps_uncond, w)
+
+    return eps_fn
