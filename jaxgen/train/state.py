@@ -27,9 +27,10 @@ class TrainState(struct.PyTreeNode):
     key: jax.Array  # [2] uint32 root key of the run; step keys are fold_in(key, step)
     tx: Any = struct.field(pytree_node=False)
     ema_decay: float = struct.field(pytree_node=False, default=0.999)
+    ema_warmup: bool = struct.field(pytree_node=False, default=True)
 
     @classmethod
-    def create(cls, *, params, tx, key, model_state=None, ema_decay=0.999):
+    def create(cls, *, params, tx, key, model_state=None, ema_decay=0.999, ema_warmup=True):
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}.")
         if isinstance(tx, dict):
@@ -48,6 +49,7 @@ class TrainState(struct.PyTreeNode):
             key=key,
             tx=tx,
             ema_decay=ema_decay,
+            ema_warmup=ema_warmup,
         )
 
     def apply_gradients(self, grads, *, part=None, model_state=None):
@@ -68,6 +70,13 @@ class TrainState(struct.PyTreeNode):
             opt_state = {**self.opt_state, part: part_state}
         new = self.replace(params=params, opt_state=opt_state)
         return new if model_state is None else new.replace(model_state=model_state)
+
+
+def ema_decay_at(step, decay, warmup):
+    """EMA decay after `step` completed steps: min(decay, (1 + step) / (10 + step)) with
+    warm-up (TensorFlow's ExponentialMovingAverage num_updates rule), else `decay`. The
+    warm-up keeps short runs from averaging mostly the initial weights."""
+    return jnp.minimum(decay, (1.0 + step) / (10.0 + step)) if warmup else decay
 
 
 def ema_update(ema_params, params, decay):

@@ -7,7 +7,7 @@ from jax import lax
 from jax.sharding import PartitionSpec as P
 
 from jaxgen.data import DATA_AXIS
-from jaxgen.train.state import ema_update
+from jaxgen.train.state import ema_decay_at, ema_update
 
 
 def step_key(root_key, step):
@@ -34,9 +34,10 @@ def build_step(step_fn, mesh, *, donate=True):
 
     def per_device(state, batch):
         new_state, metrics = step_fn(state, batch, step_key(state.key, state.step))
+        decay = ema_decay_at(state.step, state.ema_decay, state.ema_warmup)
         new_state = new_state.replace(
             step=state.step + 1,
-            ema_params=ema_update(state.ema_params, new_state.params, state.ema_decay),
+            ema_params=ema_update(state.ema_params, new_state.params, decay),
         )
         metrics = {
             **lax.pmean(metrics, DATA_AXIS),

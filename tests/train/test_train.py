@@ -36,9 +36,11 @@ def test_four_devices_equal_one_device(data_dir):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_ema_matches_closed_form():
-    """params_t = p0 + t (SGD, lr 1, grad -1) => ema_T = d^T p0 + sum_t (1-d) d^(T-t) (p0+t)."""
-    decay, steps, p0 = 0.8, 7, 0.5
+@pytest.mark.parametrize("warmup", [False, True])
+def test_ema_matches_closed_form(warmup):
+    """params_t = p0 + t (SGD, lr 1, grad -1), decay d_t at step t (d, or min(d, t/(9+t))
+    with warm-up) => ema_T = prod_t d_t p0 + sum_t (1 - d_t) prod_{s>t} d_s (p0 + t)."""
+    decay, steps, p0 = 0.8, 40, 0.5
 
     def step_fn(state, batch, key):
         return state.apply_gradients(jax.tree.map(lambda p: -jnp.ones_like(p), state.params)), {}
@@ -49,6 +51,7 @@ def test_ema_matches_closed_form():
         tx=optax.sgd(1.0),
         key=jax.random.PRNGKey(0),
         ema_decay=decay,
+        ema_warmup=warmup,
     )
     step = train.build_step(step_fn, mesh)
     batch = jax.device_put(
@@ -56,9 +59,11 @@ def test_ema_matches_closed_form():
     )
     for _ in range(steps):
         state, _ = step(state, batch)
-    t = np.arange(1, steps + 1)
-    expected = decay**steps * p0 + np.sum((1 - decay) * decay ** (steps - t) * (p0 + t))
-    np.testing.assert_allclose(np.asarray(state.ema_params["w"]), expected, rtol=1e-6)
+    t = np.arange(1, steps + 1, dtype=np.float64)
+    d = np.minimum(decay, t / (9 + t)) if warmup else np.full(steps, decay)
+    later = np.append(np.cumprod(d[::-1])[::-1][1:], 1.0)  # prod_{s>t} d_s
+    expected = np.prod(d) * p0 + np.sum((1 - d) * later * (p0 + t))
+    np.testing.assert_allclose(np.asarray(state.ema_params["w"]), expected, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(state.params["w"]), p0 + steps)
 
 
