@@ -94,8 +94,9 @@ def ddpm_step(
       x_{t-1}: [B, ...].
     """
     eps_pred = eps_fn(x_t, _step_indices(t, x_t))
-    beta_t, alpha_t, alpha_bar_t = schedule.beta_t[t], schedule.alpha_t[t], schedule.alpha_bar_t[t]
-    mean = (x_t - beta_t / jnp.sqrt(1.0 - alpha_bar_t) * eps_pred) / jnp.sqrt(alpha_t)
+    beta_t, alpha_t = schedule.beta_t[t], schedule.alpha_t[t]
+    one_minus_alpha_bar_t = schedule.one_minus_alpha_bar_t[t]  # precise near t = 1
+    mean = (x_t - beta_t / jnp.sqrt(one_minus_alpha_bar_t) * eps_pred) / jnp.sqrt(alpha_t)
     z = jax.random.normal(key, x_t.shape, x_t.dtype)
     return mean + jnp.where(t > 0, sigma_t, 0.0) * z
 
@@ -173,14 +174,14 @@ def ddim_step(
       x_{t_prev}: [B, ...].
     """
     eps_pred = eps_fn(x_t, _step_indices(t, x_t))
-    alpha_bar_t = schedule.alpha_bar_t[t]
-    alpha_bar_prev = jnp.where(t_prev >= 0, schedule.alpha_bar_t[jnp.maximum(t_prev, 0)], 1.0)
-    x0_pred = (x_t - jnp.sqrt(1.0 - alpha_bar_t) * eps_pred) / jnp.sqrt(alpha_bar_t)
-    sigma_t = eta * jnp.sqrt(
-        (1.0 - alpha_bar_prev) / (1.0 - alpha_bar_t) * (1.0 - alpha_bar_t / alpha_bar_prev)
-    )
+    alpha_bar_t, one_minus_t = schedule.alpha_bar_t[t], schedule.one_minus_alpha_bar_t[t]
+    prev = jnp.maximum(t_prev, 0)
+    alpha_bar_prev = jnp.where(t_prev >= 0, schedule.alpha_bar_t[prev], 1.0)
+    one_minus_prev = jnp.where(t_prev >= 0, schedule.one_minus_alpha_bar_t[prev], 0.0)
+    x0_pred = (x_t - jnp.sqrt(one_minus_t) * eps_pred) / jnp.sqrt(alpha_bar_t)
+    sigma_t = eta * jnp.sqrt(one_minus_prev / one_minus_t * (1.0 - alpha_bar_t / alpha_bar_prev))
     # 1 - alpha_bar_prev - sigma_t^2 >= 0 for eta <= 1; the clip only removes rounding.
-    direction = jnp.sqrt(jnp.maximum(1.0 - alpha_bar_prev - sigma_t**2, 0.0)) * eps_pred
+    direction = jnp.sqrt(jnp.maximum(one_minus_prev - sigma_t**2, 0.0)) * eps_pred
     eps = jax.random.normal(key, x_t.shape, x_t.dtype)
     return jnp.sqrt(alpha_bar_prev) * x0_pred + direction + sigma_t * eps
 

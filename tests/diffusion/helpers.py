@@ -10,8 +10,10 @@ def oracle(schedule, x0):
     sqrt(1 - alpha_bar_t), the exact noise of q(x_t | x_0)."""
 
     def eps_fn(x_t, t):
-        alpha_bar = schedule.alpha_bar_t[t].reshape((-1,) + (1,) * (x_t.ndim - 1))
-        return (x_t - jnp.sqrt(alpha_bar) * x0) / jnp.sqrt(1.0 - alpha_bar)
+        shape = (-1,) + (1,) * (x_t.ndim - 1)
+        alpha_bar = schedule.alpha_bar_t[t].reshape(shape)
+        one_minus_alpha_bar = schedule.one_minus_alpha_bar_t[t].reshape(shape)
+        return (x_t - jnp.sqrt(alpha_bar) * x0) / jnp.sqrt(one_minus_alpha_bar)
 
     return eps_fn
 
