@@ -21,7 +21,10 @@ class UsageError(Exception):
 
 
 def experiment_names():
-    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.py") if not p.stem.startswith("_"))
+    """Experiment files: experiments/*.py defining get_config() (not the helper scripts)."""
+    return sorted(
+        p.stem for p in EXPERIMENTS_DIR.glob("*.py") if "\ndef get_config(" in p.read_text()
+    )
 
 
 def closest(word, choices):
