@@ -1,8 +1,11 @@
-"""Sample-quality and likelihood metrics: FID, KID, IS, precision/recall, bits/dim.
+"""Sample-quality and likelihood metrics: FID, KID, IS, precision/recall, bits/dim, mode
+coverage, and ``evaluate_samples``, which scores samples of an offline dataset with its
+versioned classifier feature network.
 
-The statistics (``gaussian``, ``kid``, ``inception_score``, ``likelihood``, ``cache``) are
-numpy/scipy and import eagerly; the JAX parts (feature network, streaming, precision/recall)
-are imported on first attribute access, so ``import jaxgen.metrics`` stays fast.
+The statistics (``gaussian``, ``kid``, ``inception_score``, ``likelihood``, ``modes``,
+``cache``) are numpy/scipy and import eagerly; the JAX parts (feature networks, streaming,
+precision/recall, evaluation) are imported on first attribute access, so
+``import jaxgen.metrics`` stays fast.
 """
 
 import importlib
@@ -26,8 +29,17 @@ from jaxgen.metrics.likelihood import (
     bits_per_dim,
     nll_to_bits_per_dim,
 )
+from jaxgen.metrics.modes import ModeCoverage, mode_coverage
 
 _LAZY = {
+    "FeatureNet": "classifier",
+    "classifier_accuracy": "classifier",
+    "load_feature_net": "classifier",
+    "net_outputs": "classifier",
+    "save_feature_net": "classifier",
+    "evaluate_samples": "evaluate",
+    "fid_sanity_protocol": "evaluate",
+    "write_eval_json": "evaluate",
     "InceptionV3": "inception",
     "load_inception_variables": "inception",
     "save_inception_variables": "inception",
@@ -45,6 +57,7 @@ __all__ = [
     "SCALE_8BIT",
     "SCALE_MINUS1_1",
     "GaussianStats",
+    "ModeCoverage",
     "StatsAccumulator",
     "bits_per_dim",
     "cached_stats",
@@ -54,6 +67,7 @@ __all__ = [
     "inception_score_from_logits",
     "kernel_inception_distance",
     "mmd2_unbiased",
+    "mode_coverage",
     "nll_to_bits_per_dim",
     "polynomial_kernel",
     "stats_cache_path",
