@@ -133,6 +133,32 @@ def cmd_sample(args, overrides):
     print(f"Wrote {len(images)} samples (step {int(state.step)}, seed {args.seed}) to {out}")
 
 
+def cmd_eval(args, overrides):
+    import jax
+    import numpy as np
+
+    from jaxgen.metrics import evaluate
+
+    metrics = args.metrics.split(",")
+    unknown = [m for m in metrics if m not in evaluate.METRICS]
+    if unknown:
+        raise UsageError(
+            f"unknown metric {unknown[0]!r}; choose from {','.join(evaluate.METRICS)}."
+        )
+    overrides = [*overrides, f"--config.train.num_samples={args.n}"]
+    config, task, state = restore_run(args.workdir, args.step, overrides)
+    samples = np.asarray(jax.device_get(task.sample(state, jax.random.PRNGKey(args.seed))))
+    results = evaluate.evaluate_samples(
+        samples, config.data.name, metrics, seed=args.seed, data_dir=config.data.get("data_dir")
+    )
+    results.update(step=int(state.step), sample_seed=args.seed)
+    out = Path(args.workdir) / "eval.json"
+    evaluate.write_eval_json(out, results)
+    for key, label in results["labels"].items():
+        print(f"{label}: {results[key]}")
+    print(f"Wrote {out}")
+
+
 def parser():
     p = argparse.ArgumentParser(
         prog="jaxgen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -161,6 +187,19 @@ def parser():
     s.add_argument("--step", type=int, default=None, help="checkpoint step (None: newest)")
     s.add_argument("--out", default="samples.png", help="a .png grid or a .npz of samples")
     s.set_defaults(fn=cmd_sample)
+    e = sub.add_parser(
+        "eval",
+        help="metrics of a run's samples -> DIR/eval.json",
+        formatter_class=fmt,
+        description="Samples --n images from the checkpoint (EMA weights) and "
+        "scores them against the test split with the dataset's feature classifier.",
+    )
+    e.add_argument("workdir", help="run directory of a `jaxgen train` run")
+    e.add_argument("--metrics", default="fid,kid,is,pr,modes", help="comma-separated")
+    e.add_argument("--n", type=int, default=10000, help="number of samples")
+    e.add_argument("--seed", type=int, default=0, help="sampling and subset seed")
+    e.add_argument("--step", type=int, default=None, help="checkpoint step (None: newest)")
+    e.set_defaults(fn=cmd_eval)
     return p, sub
 
 

@@ -1,6 +1,7 @@
 """The `jaxgen` command as a user calls it: subprocesses on a tiny digits run."""
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -82,6 +83,17 @@ def test_sample_is_deterministic_under_a_seed(run_dir, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_eval_writes_eval_json(run_dir):
+    workdir, env = run_dir
+    result = jaxgen("eval", workdir, "--n", 200, "--metrics", "fid,modes", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((workdir / "eval.json").read_text())
+    assert results["step"] == 6 and results["num_samples"] == 200
+    assert results["fid_digits_classifier"] > 0
+    assert results["labels"]["fid_digits_classifier"] == "FID (digits classifier features)"
+    assert 1 <= results["classes_covered_digits_classifier"] <= 10
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -91,6 +103,7 @@ def test_sample_is_deterministic_under_a_seed(run_dir, tmp_path):
         (["sample", "{run}", "--nn", "3"], "unknown option '--nn' for sample. Did you mean --n?"),
         (["sample", "{run}", "--step", "4"], "no checkpoint 4 in"),
         (["sample", "{missing}"], "is not a jaxgen run directory"),
+        (["eval", "{run}", "--metrics", "fid,fdi"], "unknown metric 'fdi'"),
         (
             ["train", "vae", "--workdir", "{run}", "--config.model.latent_dim=3"],
             "different config (model.latent_dim: 16 -> 3)",
