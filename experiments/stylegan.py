@@ -1,0 +1,88 @@
+"""StyleGAN-style generator (Karras et al. 2019): mapping network z -> w, a synthesis
+network from a learned constant with per-layer noise inputs and AdaIN(x, A(w)) after every
+convolution, mixing regularization; the DCGAN discriminator without normalization, the
+non-saturating loss with the R1 penalty (as in the paper). The sample hook shows the
+style-mixing grid (coarse styles from the top row, the rest from the left column); use
+--config.sample.grid=samples for FID.
+
+CPU preset (default): 8x8 digits (styles at 4x4 and 8x8), ~20 min on 2 cores. GPU preset:
+get_config("gpu"), i.e. --config.data.name=fashion_mnist --config.data.batch_size=128
+--config.train.steps=30000 --config.model.widths="(64, 128, 256)" --config.model.w_dim=128
+--config.model.mapping_depth=8 --config.model.latent_dim=128 --config.sample.crossover=4
+"""
+
+import sys
+
+import ml_collections
+
+from jaxgen import data, train
+from jaxgen.models import gan, stylegan
+
+GPU = {
+    "data.name": "fashion_mnist",
+    "data.batch_size": 128,
+    "train.steps": 30_000,
+    "model.widths": (64, 128, 256),  # resolutions 7, 14, 28
+    "model.w_dim": 128,
+    "model.mapping_depth": 8,
+    "model.latent_dim": 128,
+    "sample.crossover": 4,  # styles of 7x7 and 14x14 from the top row
+}
+
+
+def get_config(preset="cpu"):
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.data = {"name": "digits", "batch_size": 64}
+    # widths: one synthesis block per width (coarse to fine in reverse), 2 styles each.
+    c.model = {
+        "latent_dim": 32,
+        "w_dim": 64,
+        "mapping_depth": 4,
+        "widths": (64, 128),
+        "mixing_prob": 0.9,
+    }
+    c.loss = {"r1_weight": 0.1}
+    c.optimizer = {"g_learning_rate": 2e-4, "d_learning_rate": 2e-4, "b1": 0.0, "b2": 0.99}
+    # grid: style_mixing | samples; crossover: styles l < crossover come from the top row.
+    c.sample = {"grid": "style_mixing", "crossover": 2}
+    c.train = {
+        "steps": 5_000,
+        "ema_decay": 0.999,
+        "log_every": 100,
+        "checkpoint_every": 2000,
+        "sample_every": 1000,
+        "num_samples": 64,
+    }
+    if preset == "gpu":
+        c.update_from_flattened_dict(GPU)
+    elif preset != "cpu":
+        raise ValueError(f"Unknown preset {preset!r}; use 'cpu' or 'gpu'.")
+    return c
+
+
+def make_task(c):
+    m = c.model
+    model = gan.GAN(
+        generator=stylegan.StyleGenerator(
+            data.dataset_spec(c.data.name).shape, m.widths, m.w_dim, m.mapping_depth, m.mixing_prob
+        ),
+        discriminator=gan.Discriminator(m.widths, normalization="none"),
+        latent_dim=m.latent_dim,
+        r1_weight=c.loss.r1_weight,
+    )
+    o = c.optimizer
+    return train.Task(
+        init=gan.jit_init(lambda key, x: gan.init(model, key, x)),
+        tx=gan.optimizers("adam", o.g_learning_rate, o.d_learning_rate, b1=o.b1, b2=o.b2),
+        step=model.step(),
+        sample=stylegan.sample_hook(
+            model, c.sample.grid, c.train.num_samples, crossover=c.sample.crossover
+        ),
+    )
+
+
+if __name__ == "__main__":
+    from jaxgen.cli import main
+
+    main(["train", __file__, *sys.argv[1:]])

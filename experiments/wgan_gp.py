@@ -1,0 +1,31 @@
+"""WGAN-GP (Gulrajani et al. 2017): a critic trained n_critic = 5 times per generator step on
+the Wasserstein loss f(G(z)) - f(x) + lambda (||grad f(x_hat)|| - 1)^2, lambda = 10, with
+layer norm instead of batch norm in the critic (the penalty is per example); Adam 1e-4,
+beta1 0, beta2 0.9 as in the paper. d_real_logit - d_fake_logit in metrics.jsonl is the
+critic's estimate of the Wasserstein distance. The dcgan networks and wiring otherwise
+(presets included: get_config("gpu") for Fashion-MNIST)."""
+
+import sys
+
+from jaxgen.cli import load_experiment
+
+dcgan = load_experiment("dcgan")
+make_task = dcgan.make_task
+
+
+def get_config(preset="cpu"):
+    c = dcgan.get_config(preset)
+    c.model.d_normalization = "layer"
+    c.loss.update(
+        {"discriminator": "wasserstein", "generator": "wasserstein", "k": 5, "gp_weight": 10.0}
+    )
+    c.optimizer.update({"g_learning_rate": 1e-4, "d_learning_rate": 1e-4, "b1": 0.0, "b2": 0.9})
+    c.train.steps = {"cpu": 1_200, "gpu": 15_000}[preset]  # 5 critic updates + GP per step
+    c.train.update({"sample_every": c.train.steps // 6, "checkpoint_every": c.train.steps // 2})
+    return c
+
+
+if __name__ == "__main__":
+    from jaxgen.cli import main
+
+    main(["train", __file__, *sys.argv[1:]])

@@ -1,0 +1,168 @@
+"""CycleGAN (Zhu et al. 2017, "Unpaired Image-to-Image Translation using Cycle-Consistent
+Adversarial Networks"): generators G: A -> B and F: B -> A, discriminators D_B (judging
+G(a) against b) and D_A (F(b) against a), trained with the least-squares GAN loss plus
+lambda_cyc (||F(G(a)) - a||_1 + ||G(F(b)) - b||_1) and optionally the identity loss.
+
+The params are {'generator': {'G': ..., 'F': ...}, 'discriminator': {'D_A': ..., 'D_B':
+...}}, so `gan.gan_step` updates both generators (and both discriminators) together, as in
+the paper. The unpaired domains are image pools (e.g. `jaxgen.data.paired.class_domains`)
+from which every step draws a batch per domain; the loader's batch sets only the batch size.
+Not implemented: the paper's history buffer of 50 generated images for D.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from jaxgen import losses
+from jaxgen.models import gan as gan_lib
+from jaxgen.models.gan import DISCRIMINATOR, GENERATOR, apply_net
+
+G, F = "G", "F"  # G: A -> B, F: B -> A
+D_A, D_B = "D_A", "D_B"
+
+
+def init(generator, discriminator, key, x_a, x_b):
+    """(params, model_state) of G, F (one `generator` architecture) and D_A, D_B."""
+    keys = jax.random.split(key, 4)
+    g_vars = {
+        G: generator.init({"params": keys[0], "dropout": keys[0]}, x_a, train=False),
+        F: generator.init({"params": keys[1], "dropout": keys[1]}, x_b, train=False),
+    }
+    d_vars = {
+        D_A: discriminator.init(keys[2], x_a, train=False),
+        D_B: discriminator.init(keys[3], x_b, train=False),
+    }
+    params = {
+        GENERATOR: {n: v.pop("params") for n, v in g_vars.items()},
+        DISCRIMINATOR: {n: v.pop("params") for n, v in d_vars.items()},
+    }
+    model_state = {
+        GENERATOR: {n: dict(v) for n, v in g_vars.items()},
+        DISCRIMINATOR: {n: dict(v) for n, v in d_vars.items()},
+    }
+    return params, model_state
+
+
+def sample_domains(key, pool_a, pool_b, batch_size):
+    """{'a': [B, H, W, C], 'b': [B, H, W, C]} float32 in [-1, 1], drawn uniformly with
+    replacement from the uint8 pools, independently: the domains are unpaired."""
+    k_a, k_b = jax.random.split(key)
+
+    def draw(k, pool):
+        pool = jnp.asarray(pool)
+        x = pool[jax.random.randint(k, (batch_size,), 0, pool.shape[0])]
+        return jnp.clip(x.astype(jnp.float32) / 127.5 - 1.0, -1.0, 1.0)  # exact at 0 and 255
+
+    return {"a": draw(k_a, pool_a), "b": draw(k_b, pool_b)}
+
+
+class Nets:
+    """Applies the four networks of one state, threading their model states (training mode)."""
+
+    def __init__(self, generator, discriminator, params, model_state, key, train=True):
+        self.modules = {G: generator, F: generator, D_A: discriminator, D_B: discriminator}
+        self.params = {**params[GENERATOR], **params[DISCRIMINATOR]}
+        self.states = {**model_state[GENERATOR], **model_state[DISCRIMINATOR]}
+        self.key, self.train, self.calls = key, train, 0
+
+    def __call__(self, name, x):
+        self.calls += 1
+        key = jax.random.fold_in(self.key, self.calls)
+        out, self.states[name] = apply_net(
+            self.modules[name], self.params[name], self.states[name], x, key=key, train=self.train
+        )
+        return out
+
+    def part_state(self, names):
+        return {n: self.states[n] for n in names}
+
+
+def discriminator_objective(generator, discriminator, kind, d_params, state, batch, key):
+    """(1/2) [L_D(D_B; b, G(a)) + L_D(D_A; a, F(b))] averaged over the batch, with the
+    discriminator loss `kind` ("least_squares" in the paper: (D(b) - 1)^2 + D(G(a))^2),
+    halved "to slow down the rate at which D learns" (Zhu et al. 2017, Sec. 4)."""
+    params = {**state.params, DISCRIMINATOR: d_params}
+    nets = Nets(generator, discriminator, params, state.model_state, key)
+    a, b = batch["a"], batch["b"]
+    fake_b, fake_a = jax.lax.stop_gradient((nets(G, a), nets(F, b)))
+    loss_b, _ = losses.discriminator_loss(nets(D_B, b), nets(D_B, fake_b), kind)  # [B]
+    loss_a, _ = losses.discriminator_loss(nets(D_A, a), nets(D_A, fake_a), kind)
+    metrics = {"loss_a": jnp.mean(loss_a), "loss_b": jnp.mean(loss_b)}
+    return 0.5 * jnp.mean(loss_a + loss_b), (metrics, nets.part_state((D_A, D_B)))
+
+
+def generator_objective(
+    generator, discriminator, kind, cycle_weight, identity_weight, g_params, state, batch, key
+):
+    """L_GAN(G, D_B) + L_GAN(F, D_A) + lambda_cyc L_cyc(G, F) + lambda_id L_id (Zhu et al.
+    2017, eq. 3; lambda_cyc = 10): L_GAN the generator loss `kind`, L_cyc =
+    ||F(G(a)) - a||_1 + ||G(F(b)) - b||_1 (`losses.cycle_consistency_loss`) and the identity
+    loss L_id = ||G(b) - b||_1 + ||F(a) - a||_1 (Sec. 5.2; 0.5 lambda_cyc when used), all
+    mean absolute errors per example, averaged over the batch."""
+    params = {**state.params, GENERATOR: g_params}
+    nets = Nets(generator, discriminator, params, state.model_state, key)
+    a, b = batch["a"], batch["b"]
+    fake_b, fake_a = nets(G, a), nets(F, b)
+    adv_g = losses.generator_loss(nets(D_B, fake_b), kind)  # [B]
+    adv_f = losses.generator_loss(nets(D_A, fake_a), kind)
+    cycle, _ = losses.cycle_consistency_loss(a, nets(F, fake_b), b, nets(G, fake_a))
+    loss = adv_g + adv_f + cycle_weight * cycle
+    metrics = {"adversarial": jnp.mean(adv_g + adv_f), "cycle": jnp.mean(cycle)}
+    if identity_weight > 0:  # the L1 of pix2pix: mean |x - y| per example
+        identity = losses.pix2pix_l1_loss(nets(G, b), b) + losses.pix2pix_l1_loss(nets(F, a), a)
+        loss = loss + identity_weight * identity
+        metrics["identity"] = jnp.mean(identity)
+    return jnp.mean(loss), (metrics, nets.part_state((G, F)))
+
+
+def make_step(
+    generator,
+    discriminator,
+    pool_a,
+    pool_b,
+    *,
+    kind="least_squares",
+    cycle_weight=10.0,
+    identity_weight=0.0,
+):
+    """The training step: a batch per domain drawn from the pools (the loader's batch gives
+    only the per-device batch size), then `gan.gan_step` with k = 1."""
+    inner = gan_lib.gan_step(
+        lambda p, state, batch, key: discriminator_objective(
+            generator, discriminator, kind, p, state, batch, key
+        ),
+        lambda p, state, batch, key: generator_objective(
+            generator, discriminator, kind, cycle_weight, identity_weight, p, state, batch, key
+        ),
+        k=1,
+    )
+
+    def step(state, batch, key):
+        k_data, k_step = jax.random.split(key)
+        domains = sample_domains(k_data, pool_a, pool_b, batch["image"].shape[0])
+        return inner(state, domains, k_step)
+
+    return step
+
+
+def translation_grid(generator, params, model_state, key, x_a, x_b):
+    """Row i: a_i, G(a_i), F(G(a_i)), b_i, F(b_i), G(F(b_i)) (translation and reconstruction
+    both ways). [N, 6, ...] for N images per domain, in inference mode."""
+    nets = Nets(generator, None, params, model_state, key, train=False)
+    fake_b, fake_a = nets(G, x_a), nets(F, x_b)
+    rows = [x_a, fake_b, nets(F, fake_b), x_b, fake_a, nets(G, fake_a)]
+    return jnp.stack(rows, axis=1)
+
+
+def sample_hook(generator, pool_a, pool_b, n):
+    """`sample(state, key)`: a square grid of about n cells, n // 6 rows of
+    `translation_grid` on held-out images drawn by `key` from the uint8 pools."""
+    rows = max(1, n // 6)
+
+    @jax.jit
+    def draw(params, model_state, key, pool_a, pool_b):
+        k_data, k_g = jax.random.split(key)
+        x = sample_domains(k_data, pool_a, pool_b, rows)
+        return gan_lib.square(translation_grid(generator, params, model_state, k_g, x["a"], x["b"]))
+
+    return lambda state, key: draw(state.ema_params, state.model_state, key, pool_a, pool_b)
