@@ -1,0 +1,143 @@
+"""Hierarchical VAE with two stochastic layers (z1 conditioned on z2); NLL against `vae`.
+
+p(z2) p(z1|z2) p(x|z1) with top-down inference q(z2|x) q(z1|x, z2); compare its NLL with
+`vae` at a similar parameter count.
+
+The learned prior p(z1) = E_p(z2)[p(z1|z2)] replaces the single-layer VAE's N(0, I). With
+the cpu/gpu presets z1 + z2 = 24 + 8 = 32 = the `vae` presets' latent size, with the same
+conv stack, likelihood (discretized logistic), optimiser and KL warm-up, and the parameter
+counts differ by about 2% (the top-down MLP against the VAE decoder's wider first layer):
+compare eval.json's iwae_nll_nats / iwae_nll_bpd of the two runs (same seeds).
+
+Presets (--config.preset=NAME; explicit --config overrides still win):
+  quick  digits, 3,000 steps
+  cpu    fashion_mnist, 12,000 steps (~12 min of CPU time) + IWAE on 1,000 test images
+         (~4 min): under 20 min on 2 cores
+  gpu    fashion_mnist, wider conv stack, 50,000 steps
+
+Evaluation: python experiments/hvae.py eval WORKDIR [--step N] [--config.eval.KEY=V]
+writes WORKDIR/eval/step_N/: eval.json (test-set -ELBO and IWAE NLL with k = eval.iwae_k,
+in nats and bits/dim; reconstruction MSE), samples.png (ancestral), reconstructions.png.
+"""
+
+import functools
+import sys
+
+import jax
+import ml_collections
+import optax
+
+from jaxgen import data, train
+from jaxgen.models import hvae, vae_eval
+
+PRESETS = {
+    "quick": {},
+    "cpu": {
+        "data.name": "fashion_mnist",
+        "model.z1_dim": 24,
+        "model.z2_dim": 8,
+        "loss.warmup_steps": 1000,
+        "train.steps": 12000,
+        "train.checkpoint_every": 4000,
+        "train.sample_every": 4000,
+        "eval.iwae_num_examples": 1000,
+        "eval.num_fid_samples": 10000,
+    },
+    "gpu": {
+        "data.name": "fashion_mnist",
+        "data.batch_size": 128,
+        "model.z1_dim": 24,
+        "model.z2_dim": 8,
+        "model.widths": (64, 128),
+        "loss.warmup_steps": 5000,
+        "train.steps": 50000,
+        "train.checkpoint_every": 5000,
+        "train.sample_every": 5000,
+        "eval.iwae_batch_size": 100,
+        "eval.num_fid_samples": 10000,
+    },
+}
+
+
+def get_config():
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.preset = "quick"
+    c.data = {"name": "digits", "batch_size": 64}
+    c.model = {
+        "z1_dim": 12,
+        "z2_dim": 4,
+        "hidden": 128,
+        "widths": (32, 64),
+        "likelihood": "discretized_logistic",
+        "upsample": "transpose",
+    }
+    c.loss = {"beta": 1.0, "warmup_steps": 500}
+    c.train = {
+        "steps": 3000,
+        "learning_rate": 1e-3,
+        "ema_decay": 0.999,
+        "log_every": 50,
+        "checkpoint_every": 1000,
+        "sample_every": 500,
+        "num_samples": 64,
+    }
+    c.eval = {
+        "seed": 0,
+        "num_examples": 0,
+        "batch_size": 250,
+        "iwae_k": 1000,
+        "iwae_chunk": 100,
+        "iwae_batch_size": 10,
+        "iwae_num_examples": 0,
+        "num_fid_samples": 0,
+        "pictures": ("samples", "reconstructions"),
+        "num_rows": 8,
+        "num_steps": 8,
+    }
+    return c
+
+
+def make_model(c):
+    shape = data.dataset_spec(c.data.name).shape
+    m = c.model
+    return hvae.HierarchicalVAE(
+        shape, m.z1_dim, m.z2_dim, m.hidden, tuple(m.widths), m.likelihood, m.upsample
+    )
+
+
+def make_task(c):
+    vae_eval.apply_preset(c, PRESETS, get_config())
+    model = make_model(c)
+    sample = jax.jit(functools.partial(hvae.sample, model), static_argnums=2)
+    return train.Task(
+        init=jax.jit(lambda key, x: (model.init(key, x, key)["params"], {})),
+        tx=optax.adam(c.train.learning_rate),
+        step=train.loss_step(functools.partial(hvae.objective, model, **c.loss)),
+        sample=lambda state, key: sample(state.ema_params, key, c.train.num_samples),
+    )
+
+
+def evaluate(workdir, step=None, overrides=()):
+    """Test-set numbers and pictures of run WORKDIR -> WORKDIR/eval/step_N/ (module doc)."""
+    from jaxgen.cli import restore_run
+
+    c, _, state = restore_run(workdir, step, list(overrides))
+    return vae_eval.evaluate_latent_model(
+        vae_eval.hierarchical_vae(make_model(c)),
+        state.ema_params,
+        vae_eval.eval_dir(workdir, state.step),
+        dataset=c.data.name,
+        data_dir=c.data.get("data_dir"),
+        step=int(state.step),
+        **c.eval,
+    )
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["eval"]:
+        vae_eval.eval_main(evaluate, sys.argv[2:])
+    else:
+        from jaxgen.cli import main
+
+        main(["train", __file__, *sys.argv[1:]])

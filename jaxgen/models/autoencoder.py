@@ -1,0 +1,111 @@
+"""Convolutional autoencoder with a dense bottleneck, its (denoising) objective, and the
+comparison grids (input / reconstruction rows) the autoencoder family's sample hooks show."""
+
+import functools
+import math
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxgen import losses
+from jaxgen.models.vae import ConvDecoder, ConvEncoder
+
+
+class ConvAutoencoder(nn.Module):
+    """x -> code [B, bottleneck] -> x_recon: encoder (Conv 3x3 stride 2, ReLU) per width and a
+    Dense to the bottleneck; decoder Dense, (x2 upsampling, ReLU) per width in reverse, a last
+    x2 upsampling to the image channels (linear output, images in [-1, 1])."""
+
+    image_shape: Sequence[int]
+    bottleneck: int = 16
+    widths: Sequence[int] = (32, 64)
+    upsample: str = "transpose"  # or "resize" (nearest x2 + Conv 3x3)
+
+    def setup(self):
+        self.encoder = ConvEncoder(self.widths)
+        self.to_code = nn.Dense(self.bottleneck)
+        self.decoder = ConvDecoder(self.image_shape, self.widths, self.upsample)
+
+    def encode(self, x):
+        """x [B, H, W, C] -> code [B, bottleneck]."""
+        return self.to_code(self.encoder(x))
+
+    def decode(self, code):
+        """code [B, bottleneck] -> x_recon [B, H, W, C]."""
+        return self.decoder(code)
+
+    def __call__(self, x):
+        return self.decode(self.encode(x))
+
+
+def identity_corruption(x, key):
+    """No corruption: the plain autoencoder."""
+    del key
+    return x
+
+
+CORRUPTIONS = {
+    "none": lambda noise_std, mask_prob: identity_corruption,
+    "gaussian": lambda noise_std, mask_prob: functools.partial(
+        losses.gaussian_corruption, sigma=noise_std
+    ),
+    "masking": lambda noise_std, mask_prob: functools.partial(
+        losses.masking_corruption, drop_prob=mask_prob
+    ),
+}
+
+
+def make_corruption(corruption, noise_std=0.5, mask_prob=0.5):
+    """(x, key) -> x_tilde: 'none'; 'gaussian' x + noise_std * eps (on the [-1, 1] scale);
+    'masking' each pixel set to 0 (mid-grey) with probability mask_prob."""
+    if corruption not in CORRUPTIONS:
+        raise ValueError(f"Unknown corruption {corruption!r}; use one of {', '.join(CORRUPTIONS)}.")
+    if noise_std < 0 or not 0 <= mask_prob < 1:
+        raise ValueError(
+            f"Need noise_std >= 0 and 0 <= mask_prob < 1, got {noise_std}, {mask_prob}."
+        )
+    return CORRUPTIONS[corruption](noise_std, mask_prob)
+
+
+def objective(model, params, model_state, batch, key, step, *, corrupt_fn=identity_corruption):
+    """Batch mean of 1/D ||g(f(x_tilde)) - x||^2, x_tilde = corrupt_fn(x, key): the autoencoder
+    (identity corruption) or the denoising autoencoder (Vincent et al. 2008) objective."""
+    del step
+    x = batch["image"]
+    mse = losses.denoising_loss(
+        lambda x_tilde: model.apply({"params": params}, x_tilde), x, key, corrupt_fn
+    )
+    return jnp.mean(mse), ({"mse": jnp.mean(mse)}, model_state)
+
+
+def reconstruct(model, params, x):
+    """Reconstructions [B, H, W, C] of x, clipped to [-1, 1]."""
+    return jnp.clip(model.apply({"params": params}, x), -1.0, 1.0)
+
+
+def comparison_rows(groups, ncol):
+    """Interleaves image groups row by row: G arrays [M, H, W, C] (e.g. noisy, denoised and
+    clean versions of the same M images) -> [G * M, H, W, C] that a grid of `ncol` columns
+    shows as row 1 of every group, then row 2, ..."""
+    m = len(groups[0])
+    return jnp.concatenate([g[i : i + ncol] for i in range(0, m, ncol) for g in groups])
+
+
+def comparison_sample_fn(reconstruct_fn, images, num_images, corrupt_fn=None):
+    """A jitted sample hook (params, key) -> comparison grid cells of the first test images:
+    rows input / reconstruction, or noisy / denoised / clean when `corrupt_fn` is given."""
+    groups = 2 if corrupt_fn is None else 3
+    ncol = math.ceil(math.sqrt(num_images))  # the training loop's grid
+    x = jnp.asarray(images[: num_images // groups])
+
+    @jax.jit
+    def sample(params, key):
+        if corrupt_fn is None:
+            return comparison_rows([x, reconstruct_fn(params, x)], ncol)
+        x_tilde = corrupt_fn(x, key)
+        denoised = reconstruct_fn(params, x_tilde)
+        return comparison_rows([jnp.clip(x_tilde, -1, 1), denoised, x], ncol)
+
+    return sample

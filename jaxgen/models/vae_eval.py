@@ -1,0 +1,602 @@
+"""Evaluation of the autoencoder / VAE family on a test split, and its pictures.
+
+Numbers (``likelihood_metrics``, ``reconstruction_metrics``, ``vq_metrics``):
+
+- test-set negative ELBO (analytic KL, one z ~ q(z|x) per image) and the IWAE NLL estimate
+  -L_k (Burda et al. 2016) with k importance samples, decoded `iwae_chunk` at a time so
+  k = 1000 fits in memory; both in nats per image and, for likelihoods that are
+  distributions over 8-bit images (the discretized ones, ``vae.LIKELIHOODS``), in bits/dim
+  via ``metrics.nll_to_bits_per_dim(..., data_scale=SCALE_8BIT)``;
+- reconstruction MSE on the [-1, 1] scale (decoder mean at the posterior mean);
+- for VQ-VAE, the codebook perplexity and number of codes used over the test split.
+
+Pictures (``write_pictures``): prior samples, reconstructions, latent interpolation between
+test images, latent arithmetic with class means, one-dimension-at-a-time latent traversals,
+the scatter of test-set posterior means coloured by class and the decoded latent manifold.
+
+This module sits above the models (it imports ``jaxgen.metrics`` and the image writers of
+``jaxgen.train``); experiments call it from their ``evaluate(workdir)``.
+"""
+
+import argparse
+import dataclasses
+import functools
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxgen import data, losses
+from jaxgen.metrics import SCALE_8BIT, nll_to_bits_per_dim
+from jaxgen.models import autoencoder, hvae, vae
+from jaxgen.train.writers import image_grid, save_png, write_atomic
+
+ACTIVE_UNIT_NATS = 0.01  # a latent dimension is active when its mean KL exceeds this
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentModel:
+    """A latent-variable model's functions of (params, ...), all jit-able.
+
+    elbo(params, x, key) -> [B] ELBO in nats (beta = 1);
+    log_weights(params, x, key, k) -> log p(x|z), log p(z), log q(z|x), each [k, B];
+    reconstruct(params, x) -> [B, H, W, C]; sample(params, key, n) -> [n, H, W, C];
+    encode(params, x) -> (mu, logvar) [B, D] and decode(params, z) -> images, or None for
+    models without one latent vector (no latent pictures);
+    discrete: p(x|z) is a distribution over 8-bit images (bits/dim are exact).
+    """
+
+    elbo: Callable
+    log_weights: Callable
+    reconstruct: Callable
+    sample: Callable
+    encode: Callable | None
+    decode: Callable | None
+    discrete: bool
+
+
+@functools.lru_cache(maxsize=16)
+def conv_vae(model):
+    """LatentModel of a ``vae.ConvVAE`` (one per model: its jitted functions are shared)."""
+    return LatentModel(
+        elbo=jax.jit(lambda params, x, key: vae.elbo(model, params, x, key)[0]),
+        log_weights=jax.jit(functools.partial(vae.iwae_log_weights, model), static_argnums=3),
+        reconstruct=jax.jit(functools.partial(vae.reconstruct, model)),
+        sample=jax.jit(functools.partial(vae.sample, model), static_argnums=2),
+        encode=jax.jit(functools.partial(vae.encode, model)),
+        decode=jax.jit(functools.partial(vae.decode_mean, model)),
+        discrete=vae.get_likelihood(model.likelihood).discrete,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def hierarchical_vae(model):
+    """LatentModel of an ``hvae.HierarchicalVAE`` (no single latent: no latent pictures)."""
+    return LatentModel(
+        elbo=jax.jit(lambda params, x, key: hvae.elbo(model, params, x, key)[0]),
+        log_weights=jax.jit(functools.partial(hvae.iwae_log_weights, model), static_argnums=3),
+        reconstruct=jax.jit(functools.partial(hvae.reconstruct, model)),
+        sample=jax.jit(functools.partial(hvae.sample, model), static_argnums=2),
+        encode=None,
+        decode=None,
+        discrete=vae.get_likelihood(model.likelihood).discrete,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Test-set numbers
+
+
+def load_test_split(name, data_dir=None, num_examples=0):
+    """(images [N, H, W, C] float32 in [-1, 1], labels [N]) of `name`'s test split; the
+    first `num_examples` (0: all)."""
+    images, labels = data.load_split(name, "test", data_dir)
+    n = num_examples or len(images)
+    return data.to_float(images[:n]), labels[:n]
+
+
+def batched(fn, images, batch_size, key=None):
+    """Concatenated fn(x[, key_i]) over batches of `images` (the last one padded, then cut):
+    numpy arrays (or tuples of them) with the leading axis of `images`. Batch i gets
+    fold_in(key, i), so results do not depend on anything but (key, batch_size)."""
+    n = len(images)
+    outs = []
+    for i, start in enumerate(range(0, n, batch_size)):
+        x = images[start : start + batch_size]
+        pad = batch_size - len(x)
+        x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)]) if pad else x
+        out = fn(x) if key is None else fn(x, jax.random.fold_in(key, i))
+        outs.append(jax.tree.map(lambda a, m=batch_size - pad: np.asarray(a)[:m], out))
+    return jax.tree.map(lambda *a: np.concatenate(a), *outs)
+
+
+def nll_summary(prefix, log_likelihood, num_dims, discrete):
+    """{prefix_nats: mean -log p, prefix_nats_sem, prefix_bpd (discrete likelihoods only)}."""
+    ll = np.asarray(log_likelihood, np.float64)
+    out = {
+        f"{prefix}_nats": float(-ll.mean()),
+        f"{prefix}_nats_sem": float(ll.std(ddof=1) / math.sqrt(len(ll))) if len(ll) > 1 else 0.0,
+    }
+    if discrete:
+        out[f"{prefix}_bpd"] = float(
+            np.mean(nll_to_bits_per_dim(ll, num_dims, data_scale=SCALE_8BIT))
+        )
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def iwae_fn(lm, num_samples, chunk):
+    """Jitted (params, x [B, ...], key) -> (L_k [B], ESS [B]): the k-sample IWAE bound with
+    the k samples decoded `chunk` at a time (lax.map), so memory is O(chunk * B)."""
+    chunk = min(chunk, num_samples)
+    if num_samples % chunk:
+        raise ValueError(f"iwae_k={num_samples} must be a multiple of iwae_chunk={chunk}.")
+
+    @jax.jit
+    def fn(params, x, key):
+        keys = jax.random.split(key, num_samples // chunk)
+        log_w = lax.map(lambda k: lm.log_weights(params, x, k, chunk), keys)  # 3 x [n, c, B]
+        log_w = [a.reshape(num_samples, x.shape[0]) for a in log_w]
+        bound, terms = losses.iwae_bound(*log_w)
+        return bound, terms["ess"]
+
+    return fn
+
+
+def likelihood_metrics(
+    lm,
+    params,
+    images,
+    key,
+    *,
+    batch_size=250,
+    iwae_k=1000,
+    iwae_chunk=100,
+    iwae_batch_size=10,
+    iwae_num_examples=0,
+):
+    """Test-set -ELBO, IWAE NLL (k = iwae_k on the first iwae_num_examples images, 0: all;
+    also -ELBO on that subset, for a paired comparison) and reconstruction MSE."""
+    num_dims = int(np.prod(images.shape[1:]))
+    elbo_key, iwae_key = jax.random.split(key)
+    elbo = batched(lambda x, k: lm.elbo(params, x, k), images, batch_size, elbo_key)
+    recon = batched(lambda x: lm.reconstruct(params, x), images, batch_size)
+    mse = np.mean(np.square(recon - images), axis=(1, 2, 3))
+    results = {
+        "num_examples": len(images),
+        **nll_summary("neg_elbo", elbo, num_dims, lm.discrete),
+        "recon_mse": float(mse.mean()),
+    }
+    if iwae_k > 0:
+        n = iwae_num_examples or len(images)
+        fn = iwae_fn(lm, iwae_k, iwae_chunk)
+        bound, ess = batched(
+            lambda x, k: fn(params, x, k), images[:n], min(iwae_batch_size, n), iwae_key
+        )
+        results.update(
+            {
+                "iwae_k": iwae_k,
+                "iwae_num_examples": n,
+                **nll_summary("iwae_nll", bound, num_dims, lm.discrete),
+                **nll_summary("iwae_subset_neg_elbo", elbo[:n], num_dims, lm.discrete),
+                "iwae_ess_mean": float(np.mean(ess)),
+            }
+        )
+    if not lm.discrete:
+        results["bpd_note"] = (
+            "no bits/dim: the likelihood is not a distribution over 8-bit images; use a "
+            "discretized one (model.likelihood=discretized_logistic)"
+        )
+    return results
+
+
+def kl_per_dimension(mu, logvar):
+    """Mean over examples of KL(q(z_i|x) || N(0, 1)) per latent dimension i: [D] nats."""
+    return np.mean(0.5 * (np.square(mu) + np.exp(logvar) - 1.0 - logvar), axis=0)
+
+
+def reconstruction_metrics(reconstruct_fn, images, key, *, corrupt_fn=None, batch_size=250):
+    """{'recon_mse'} of clean inputs and, with `corrupt_fn`, {'denoise_mse': MSE of the
+    reconstruction of corrupted inputs against the clean ones, 'noisy_mse': of the corrupted
+    inputs themselves} (MSE per pixel on the [-1, 1] scale)."""
+    recon = batched(jax.jit(reconstruct_fn), images, batch_size)
+    results = {"num_examples": len(images), "recon_mse": float(np.mean(np.square(recon - images)))}
+    if corrupt_fn is not None:
+
+        @jax.jit
+        def denoise(x, k):
+            x_tilde = corrupt_fn(x, k)
+            return x_tilde, reconstruct_fn(x_tilde)
+
+        noisy, denoised = batched(denoise, images, batch_size, key)
+        results["noisy_mse"] = float(np.mean(np.square(noisy - images)))
+        results["denoise_mse"] = float(np.mean(np.square(denoised - images)))
+    return results
+
+
+def vq_metrics(indices_fn, num_codes, images, batch_size=250):
+    """Codebook perplexity and number of codes used over the whole test split."""
+    indices = batched(jax.jit(indices_fn), images, batch_size)
+    counts = np.bincount(indices.reshape(-1), minlength=num_codes)
+    return {
+        "perplexity": float(losses.codebook_perplexity(jnp.asarray(indices), num_codes)),
+        "codes_used": int(np.count_nonzero(counts)),
+        "num_codes": num_codes,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Pictures: functions returning image arrays [N, H, W, C] in [-1, 1] (rows of `ncol`)
+
+
+def interpolation_rows(decode, mu_a, mu_b, x_a, x_b, num_steps):
+    """Per pair (a, b): [a, decode((1 - t) mu_a + t mu_b) for t in linspace(0, 1), b]:
+    [P * (num_steps + 2), H, W, C] (linear interpolation of posterior means mu [P, D])."""
+    t = jnp.linspace(0.0, 1.0, num_steps)[None, :, None]
+    z = (1.0 - t) * mu_a[:, None] + t * mu_b[:, None]  # [P, S, D]
+    decoded = decode(z.reshape(-1, z.shape[-1])).reshape(len(x_a), num_steps, *x_a.shape[1:])
+    return jnp.concatenate([x_a[:, None], decoded, x_b[:, None]], axis=1).reshape(
+        -1, *x_a.shape[1:]
+    )
+
+
+def arithmetic_rows(decode, mu_x, x, mean_a, mean_b, alphas):
+    """Per image x (of class B): [x, decode(mu_x + alpha (mean_A - mean_B)) for alpha]:
+    alpha = 0 is the reconstruction, alpha = 1 the arithmetic mean(A) - mean(B) + z(x)."""
+    z = mu_x[:, None] + jnp.asarray(alphas)[None, :, None] * (mean_a - mean_b)  # [N, S, D]
+    decoded = decode(z.reshape(-1, z.shape[-1])).reshape(len(x), len(alphas), *x.shape[1:])
+    return jnp.concatenate([x[:, None], decoded], axis=1).reshape(-1, *x.shape[1:])
+
+
+def traversal_rows(decode, z0, dims, values):
+    """Row i: decode(z0 with z0[dims[i]] replaced by each of `values`): [len(dims) * S, ...]."""
+    dims, values = jnp.asarray(dims), jnp.asarray(values)
+    z = jnp.broadcast_to(z0, (len(dims), len(values), z0.shape[-1]))
+    z = z.at[jnp.arange(len(dims))[:, None], jnp.arange(len(values))[None, :], dims[:, None]].set(
+        values[None, :]
+    )
+    return decode(z.reshape(-1, z0.shape[-1]))
+
+
+def gaussian_quantiles(n, lo=0.05, hi=0.95):
+    """Phi^-1 of n evenly spaced probabilities in [lo, hi] (the manifold grid of Kingma &
+    Welling 2014, Fig. 4): [n]."""
+    return jax.scipy.special.ndtri(jnp.linspace(lo, hi, n))
+
+
+def latent_plane(means, n):
+    """[n * n, D] latents on a plane: for D = 2 the N(0, I) quantile grid itself; for D > 2
+    the plane through the mean of `means` spanned by their first two principal directions,
+    each scaled by its standard deviation and the same quantiles."""
+    q = np.asarray(gaussian_quantiles(n))
+    a, b = np.meshgrid(q, q[::-1])  # rows top to bottom: second coordinate decreasing
+    if means.shape[-1] == 2:
+        return np.stack([a.ravel(), b.ravel()], axis=-1).astype(np.float32)
+    centre = means.mean(axis=0)
+    _, s, vt = np.linalg.svd(means - centre, full_matrices=False)
+    sd = s[:2] / math.sqrt(len(means) - 1)
+    plane = a.ravel()[:, None] * sd[0] * vt[0] + b.ravel()[:, None] * sd[1] * vt[1]
+    return (centre + plane).astype(np.float32)
+
+
+def projection_2d(means):
+    """[N, 2]: the means themselves for D = 2, else their first two principal components."""
+    if means.shape[-1] == 2:
+        return means
+    centred = means - means.mean(axis=0)
+    return centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T
+
+
+def scatter_plot(path, points, labels, class_names, title):
+    """Scatter of 2-D points coloured by class, legend with class names, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    cmap = plt.get_cmap("tab10")
+    for c, name in enumerate(class_names):
+        sel = labels == c
+        ax.scatter(points[sel, 0], points[sel, 1], s=4, color=cmap(c % 10), label=name)
+    ax.set_title(title)
+    ax.legend(markerscale=3, fontsize=8, loc="best")
+    fig.tight_layout()
+    write_atomic(path, lambda p: fig.savefig(p, format="png", dpi=120))
+    plt.close(fig)
+
+
+def class_names(dataset):
+    if dataset == "fashion_mnist":
+        from jaxgen.data.builders import FASHION_MNIST_CLASSES
+
+        return list(FASHION_MNIST_CLASSES)
+    return [str(c) for c in range(data.dataset_spec(dataset).num_classes)]
+
+
+def save_grid(path, images, ncol):
+    """A PNG grid of images [N, H, W, C] in [-1, 1], upscaled to about 512 px wide."""
+    grid = image_grid(np.asarray(images), ncol=ncol)
+    save_png(path, grid, scale=max(1, 512 // grid.shape[1]))
+
+
+PICTURES = (
+    "samples",
+    "reconstructions",
+    "interpolation",
+    "arithmetic",
+    "traversal",
+    "scatter",
+    "manifold",
+)
+
+
+def write_pictures(
+    lm,
+    params,
+    images,
+    labels,
+    out_dir,
+    key,
+    *,
+    pictures=("samples", "reconstructions"),
+    dataset="digits",
+    num_rows=8,
+    num_steps=8,
+    arithmetic_classes=(9, 7),
+    traversal_range=3.0,
+    traversal_dims=10,
+    manifold_size=15,
+    batch_size=250,
+):
+    """Writes the PNGs named in `pictures` (a subset of PICTURES) to out_dir and returns
+    {name: file name} plus the latent statistics the pictures use (per-dimension KL,
+    active units). Latent pictures need `lm.encode`/`lm.decode`. Every network call goes
+    through `batched` with `batch_size` rows, so each function compiles once."""
+    unknown = sorted(set(pictures) - set(PICTURES))
+    if unknown:
+        raise ValueError(f"Unknown pictures {unknown}; choose from {', '.join(PICTURES)}.")
+    latent = [p for p in pictures if p not in ("samples", "reconstructions")]
+    if latent and lm.encode is None:
+        raise ValueError(f"Pictures {latent} need a model with one latent vector (a ConvVAE).")
+    out_dir = Path(out_dir)
+    files, stats = {}, {}
+    n = num_rows * num_steps
+    if "samples" in pictures:
+        save_grid(out_dir / "samples.png", lm.sample(params, key, n), num_steps)
+        files["samples"] = "samples.png"
+    if "reconstructions" in pictures:
+        x = images[: num_rows // 2 * num_steps]
+        recon = batched(functools.partial(lm.reconstruct, params), x, batch_size)
+        rows = autoencoder.comparison_rows([x, recon], ncol=num_steps)
+        save_grid(out_dir / "reconstructions.png", rows, num_steps)
+        files["reconstructions"] = "reconstructions.png"
+    if not latent:
+        return files, stats
+    mu, logvar = batched(functools.partial(lm.encode, params), images, batch_size)
+    decode = lambda z: batched(functools.partial(lm.decode, params), np.asarray(z), batch_size)
+    kl = kl_per_dimension(mu, logvar)
+    stats = {
+        "kl_per_dim": [round(float(v), 4) for v in kl],
+        "active_units": int(np.sum(kl > ACTIVE_UNIT_NATS)),
+    }
+    if "interpolation" in pictures:
+        rng = np.random.default_rng(0)
+        pairs = rng.choice(len(images), (num_rows, 2), replace=False)
+        a, b = pairs[:, 0], pairs[:, 1]
+        rows = interpolation_rows(decode, mu[a], mu[b], images[a], images[b], num_steps)
+        save_grid(out_dir / "interpolation.png", rows, num_steps + 2)
+        files["interpolation"] = "interpolation.png"
+    if "arithmetic" in pictures:
+        a, b = arithmetic_classes
+        if not (np.any(labels == a) and np.any(labels == b)):
+            raise ValueError(f"arithmetic_classes {arithmetic_classes}: a class has no images.")
+        mean_a, mean_b = mu[labels == a].mean(0), mu[labels == b].mean(0)
+        sel = np.flatnonzero(labels == b)[:num_rows]
+        alphas = np.linspace(0.0, 1.0, num_steps)
+        rows = arithmetic_rows(decode, mu[sel], images[sel], mean_a, mean_b, alphas)
+        save_grid(out_dir / "arithmetic.png", rows, num_steps + 1)
+        files["arithmetic"] = "arithmetic.png"
+        names = class_names(dataset)
+        stats["arithmetic"] = f"z(x of {names[b]}) + alpha (mean({names[a]}) - mean({names[b]}))"
+    if "traversal" in pictures:
+        dims = np.argsort(-kl)[: min(traversal_dims, len(kl))]  # most informative first
+        values = np.linspace(-traversal_range, traversal_range, num_steps)
+        rows = traversal_rows(decode, jnp.asarray(mu[0]), dims, values)
+        save_grid(out_dir / "traversal.png", rows, num_steps)
+        files["traversal"] = "traversal.png"
+        stats["traversal_dims"] = dims.tolist()
+    if "scatter" in pictures:
+        how = "posterior means" if mu.shape[1] == 2 else "first 2 principal components of means"
+        scatter_plot(
+            out_dir / "scatter.png",
+            projection_2d(mu),
+            labels,
+            class_names(dataset),
+            f"{dataset} test set, latent dim {mu.shape[1]}: {how}",
+        )
+        files["scatter"] = "scatter.png"
+    if "manifold" in pictures:
+        z = latent_plane(mu, manifold_size)
+        save_grid(out_dir / "manifold.png", decode(z), manifold_size)
+        files["manifold"] = "manifold.png"
+    return files, stats
+
+
+# ---------------------------------------------------------------------------------------
+# Run-level glue used by the experiments
+
+
+def num_params(params):
+    """Number of scalars in a parameter tree."""
+    return int(sum(np.size(p) for p in jax.tree.leaves(params)))
+
+
+def to_uint8(images):
+    return np.round((np.clip(np.asarray(images), -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+
+
+def write_samples_npz(path, sample_fn, key, num_samples, batch_size=1000):
+    """`num_samples` samples as uint8 [N, H, W, C] under the name 'samples' (the input of
+    ``metrics.evaluate_samples`` for FID), drawn `batch_size` at a time by
+    sample_fn(key, n) -> [n, H, W, C] in [-1, 1]."""
+    chunks = [
+        to_uint8(sample_fn(jax.random.fold_in(key, i), min(batch_size, num_samples - start)))
+        for i, start in enumerate(range(0, num_samples, batch_size))
+    ]
+    write_atomic(path, lambda p: np.savez(open(p, "wb"), samples=np.concatenate(chunks)))  # noqa: SIM115
+
+
+def write_results(out_dir, results):
+    """out_dir/eval.json (atomic); returns `results`."""
+    text = json.dumps(results, indent=2) + "\n"
+    write_atomic(Path(out_dir) / "eval.json", lambda p: Path(p).write_text(text))
+    return results
+
+
+def eval_dir(workdir, step):
+    return Path(workdir) / "eval" / f"step_{int(step):06d}"
+
+
+def evaluate_latent_model(
+    lm,
+    params,
+    out_dir,
+    *,
+    dataset,
+    data_dir=None,
+    seed=0,
+    num_examples=0,
+    batch_size=250,
+    iwae_k=1000,
+    iwae_chunk=100,
+    iwae_batch_size=10,
+    iwae_num_examples=0,
+    num_fid_samples=0,
+    pictures=("samples", "reconstructions"),
+    step=None,
+    **picture_options,
+):
+    """A VAE's test-set numbers (``likelihood_metrics``) and pictures (``write_pictures``,
+    `picture_options` are its keyword arguments), `num_fid_samples` prior samples in
+    samples.npz for FID; everything to out_dir, eval.json last. Returns the results."""
+    images, labels = load_test_split(dataset, data_dir, num_examples)
+    metric_key, picture_key, sample_key = jax.random.split(jax.random.PRNGKey(seed), 3)
+    results = likelihood_metrics(
+        lm,
+        params,
+        images,
+        metric_key,
+        batch_size=batch_size,
+        iwae_k=iwae_k,
+        iwae_chunk=iwae_chunk,
+        iwae_batch_size=iwae_batch_size,
+        iwae_num_examples=iwae_num_examples,
+    )
+    files, stats = write_pictures(
+        lm,
+        params,
+        images,
+        labels,
+        out_dir,
+        picture_key,
+        pictures=pictures,
+        dataset=dataset,
+        batch_size=batch_size,
+        **picture_options,
+    )
+    if num_fid_samples:
+        write_samples_npz(
+            Path(out_dir) / "samples.npz",
+            lambda k, n: lm.sample(params, k, n),
+            sample_key,
+            num_fid_samples,
+        )
+        files["fid_samples"] = "samples.npz"
+    header = {"dataset": dataset, "step": step, "num_params": num_params(params), "seed": seed}
+    return write_results(out_dir, {**header, **results, **stats, "files": files})
+
+
+def evaluate_reconstructions(
+    reconstruct_fn,
+    params,
+    out_dir,
+    *,
+    dataset,
+    data_dir=None,
+    seed=0,
+    num_examples=0,
+    batch_size=250,
+    corrupt_fn=None,
+    indices_fn=None,
+    num_codes=0,
+    num_rows=8,
+    step=None,
+):
+    """An autoencoder's (or VQ-VAE's) test-set reconstruction MSE, with `corrupt_fn` the
+    denoising MSE and the noisy / denoised / clean grid (denoising.png), with `indices_fn`
+    (x -> codes) the codebook perplexity and usage; reconstructions.png; eval.json.
+    reconstruct_fn(params, x) and indices_fn(params, x) are jit-able."""
+    images, _ = load_test_split(dataset, data_dir, num_examples)
+    bound_indices = None if indices_fn is None else lambda x: indices_fn(params, x)
+    recon_fn = jax.jit(lambda x: reconstruct_fn(params, x))
+    key = jax.random.PRNGKey(seed)
+    results = reconstruction_metrics(
+        recon_fn, images, key, corrupt_fn=corrupt_fn, batch_size=batch_size
+    )
+    if indices_fn is not None:
+        results.update(vq_metrics(bound_indices, num_codes, images, batch_size))
+    x = images[: num_rows // 2 * 8]
+    rows = autoencoder.comparison_rows([x, recon_fn(x)], ncol=8)
+    save_grid(Path(out_dir) / "reconstructions.png", rows, 8)
+    files = {"reconstructions": "reconstructions.png"}
+    if corrupt_fn is not None:
+        sample = autoencoder.comparison_sample_fn(reconstruct_fn, images, 9 * 9, corrupt_fn)
+        save_grid(Path(out_dir) / "denoising.png", sample(params, key), 9)
+        files["denoising"] = "denoising.png"
+    header = {"dataset": dataset, "step": step, "num_params": num_params(params), "seed": seed}
+    return write_results(out_dir, {**header, **results, "files": files})
+
+
+def apply_preset(config, presets, defaults):
+    """Applies `presets[config.preset]` ({'a.b': value}) to `config` in place and returns it.
+
+    A preset overrides only the fields the user left at their default (`defaults`, the
+    experiment's get_config()), so `--config.preset=cpu --config.train.steps=50` trains 50
+    steps of the CPU preset. Idempotent (a run's resolved config resolves to itself); an
+    override equal to the default value is indistinguishable from none and yields the
+    preset's value.
+    """
+    if config.preset not in presets:
+        raise ValueError(f"Unknown preset {config.preset!r}; use one of {', '.join(presets)}.")
+    for path, value in presets[config.preset].items():
+        *parents, leaf = path.split(".")
+        node, default = config, defaults
+        for p in parents:
+            node, default = node[p], default[p]
+        if node[leaf] == default[leaf]:
+            node[leaf] = value
+    return config
+
+
+def eval_main(evaluate, argv=None):
+    """`python experiments/NAME.py eval WORKDIR [--step N] [--config.eval.KEY=VALUE ...]`."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    parser = argparse.ArgumentParser(description=evaluate.__doc__)
+    parser.add_argument("workdir", help="run directory of a `jaxgen train` run")
+    parser.add_argument("--step", type=int, default=None, help="checkpoint (None: newest)")
+    args, overrides = parser.parse_known_args(argv)
+    from jaxgen.cli import UsageError  # the script's front end only
+
+    try:
+        results = evaluate(args.workdir, step=args.step, overrides=overrides)
+    except UsageError as e:
+        parser.exit(2, f"error: {e}\n")
+    print(json.dumps(results, indent=2))
