@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
+from jaxgen.models import conv
 from jaxgen.models import gan as gan_lib
 from jaxgen.models.gan import DISCRIMINATOR, GENERATOR, apply_net
 
@@ -63,14 +64,14 @@ class EncoderDecoder(nn.Module):
         for _ in range(self.num_res_blocks):
             h = ResidualBlock(self.normalization)(h, train)
         for level, width in enumerate(reversed(self.widths[:-1])):
-            h = nn.ConvTranspose(width, (4, 4), strides=(2, 2))(h)
+            h = conv.ConvTranspose(width, (4, 4), strides=(2, 2))(h)
             h = gan_lib.normalization(self.normalization, train)(h)
             if level < 3 and self.dropout_rate > 0:
                 h = nn.Dropout(self.dropout_rate, deterministic=False)(h)
             h = nn.relu(h)
             if self.skip_connections:
                 h = jnp.concatenate([h, skips[-2 - level]], axis=-1)
-        return jnp.tanh(nn.ConvTranspose(self.out_channels, (4, 4), strides=(2, 2))(h))
+        return jnp.tanh(conv.ConvTranspose(self.out_channels, (4, 4), strides=(2, 2))(h))
 
 
 def init(generator, discriminator, key, x_source, x_target):

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
+from jaxgen.models import conv
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +80,7 @@ def _upsample_stack(x, widths, out_channels, upsample):
 
     def up(h, features):
         if upsample == "transpose":
-            return nn.ConvTranspose(features, (3, 3), strides=(2, 2))(h)
+            return conv.ConvTranspose(features, (3, 3), strides=(2, 2))(h)
         if upsample == "resize":
             b, hh, ww, c = h.shape
             return nn.Conv(features, (3, 3))(jax.image.resize(h, (b, 2 * hh, 2 * ww, c), "nearest"))
