@@ -64,6 +64,14 @@ class BatchIterator(Iterator):
     def __post_init__(self):
         check_batch_size(self.batch_size, len(self.images), self.mesh)
         self.sharding = NamedSharding(self.mesh, P(DATA_AXIS))
+        self._order = (None, None)  # (epoch, its permutation): drawn once per epoch
+
+    def order(self, epoch):
+        """The epoch's row order: numpy PCG64 seeded with (seed, epoch), permuting all rows."""
+        if self._order[0] != epoch:
+            rng = np.random.default_rng((self.seed, epoch))
+            self._order = (epoch, rng.permutation(len(self.images)))
+        return self._order[1]
 
     @property
     def batches_per_epoch(self):
@@ -72,10 +80,8 @@ class BatchIterator(Iterator):
     def indices(self, position):
         """Rows of the global batch at `position`: [B] int."""
         epoch, i = divmod(position, self.batches_per_epoch)
-        n = len(self.images)
-        order = np.random.default_rng((self.seed, epoch)).permutation(n) if self.shuffle else None
         rows = np.arange(i * self.batch_size, (i + 1) * self.batch_size)
-        return rows if order is None else order[rows]
+        return self.order(epoch)[rows] if self.shuffle else rows
 
     def global_array(self, host_array):
         """A [B, ...] host array placed as a global array; each device gets only its rows."""
