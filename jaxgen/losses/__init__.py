@@ -17,7 +17,14 @@ from jaxgen.losses.autoencoder import (
     denoising_loss,
     gaussian_corruption,
     masking_corruption,
+    psnr,
     reconstruction_mse,
+)
+from jaxgen.losses.autoregressive import (
+    bins_to_pixels,
+    categorical_log_likelihood,
+    discretized_logistic_mixture_log_likelihood,
+    pixel_bins,
 )
 from jaxgen.losses.diffusion import (
     NoiseSchedule,
@@ -40,6 +47,7 @@ from jaxgen.losses.divergences import (
     kl_divergence,
     kl_standard_normal,
 )
+from jaxgen.losses.flows import flow_log_likelihood, uniform_dequantize
 from jaxgen.losses.gan import (
     cycle_consistency_loss,
     discriminator_loss,
@@ -66,6 +74,8 @@ __all__ = [
     "Quantized",
     "bernoulli_log_likelihood",
     "beta_schedule",
+    "bins_to_pixels",
+    "categorical_log_likelihood",
     "classifier_free_guidance",
     "codebook_perplexity",
     "content_loss",
@@ -73,9 +83,11 @@ __all__ = [
     "cycle_consistency_loss",
     "denoising_loss",
     "discretized_log_likelihood",
+    "discretized_logistic_mixture_log_likelihood",
     "discriminator_loss",
     "ema_codebook_update",
     "entropy",
+    "flow_log_likelihood",
     "gaussian_corruption",
     "gaussian_log_likelihood",
     "generator_loss",
@@ -92,7 +104,9 @@ __all__ = [
     "negative_elbo",
     "noise_prediction_loss",
     "pix2pix_l1_loss",
+    "pixel_bins",
     "posterior_mean_variance",
+    "psnr",
     "q_sample",
     "r1_penalty",
     "reconstruction_mse",
@@ -100,6 +114,7 @@ __all__ = [
     "schedule_from_betas",
     "style_loss",
     "total_variation",
+    "uniform_dequantize",
     "v_target",
     "vector_quantize",
     "vq_loss",
