@@ -105,25 +105,31 @@ def make_model(c):
     return vae.ConvVAE(shape, m.latent_dim, tuple(m.widths), m.likelihood, m.upsample)
 
 
-def make_task(c):
-    vae_eval.apply_preset(c, PRESETS, get_config())
-    model = make_model(c)
-    sample = jax.jit(functools.partial(vae.sample, model), static_argnums=2)
+def latent_task(c, lib, model):
+    """The task of a latent-variable model of `lib` (`vae` or `hvae`): Adam on lib.objective
+    (-ELBO, loss options c.loss); samples from the prior with the EMA weights."""
+    sample = jax.jit(functools.partial(lib.sample, model), static_argnums=2)
     return train.Task(
         init=jax.jit(lambda key, x: (model.init(key, x, key)["params"], {})),
         tx=optax.adam(c.train.learning_rate),
-        step=train.loss_step(functools.partial(vae.objective, model, **c.loss)),
+        step=train.loss_step(functools.partial(lib.objective, model, **c.loss)),
         sample=lambda state, key: sample(state.ema_params, key, c.train.num_samples),
     )
 
 
-def evaluate(workdir, step=None, overrides=()):
-    """Test-set numbers and pictures of run WORKDIR -> WORKDIR/eval/step_N/ (module doc)."""
+def make_task(c):
+    vae_eval.apply_preset(c, PRESETS, get_config())
+    return latent_task(c, vae, make_model(c))
+
+
+def evaluate_with(make_model, wrap, workdir, step=None, overrides=()):
+    """Test-set numbers and pictures of run WORKDIR -> WORKDIR/eval/step_N/ for the model
+    make_model(config) seen through `wrap` (vae_eval.conv_vae or hierarchical_vae)."""
     from jaxgen.cli import restore_run
 
     c, _, state = restore_run(workdir, step, list(overrides))
     return vae_eval.evaluate_latent_model(
-        vae_eval.conv_vae(make_model(c)),
+        wrap(make_model(c)),
         state.ema_params,
         vae_eval.eval_dir(workdir, state.step),
         dataset=c.data.name,
@@ -133,10 +139,19 @@ def evaluate(workdir, step=None, overrides=()):
     )
 
 
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["eval"]:
-        vae_eval.eval_main(evaluate, sys.argv[2:])
-    else:
-        from jaxgen.cli import main
+evaluate = functools.partial(evaluate_with, make_model, vae_eval.conv_vae)
 
-        main(["train", __file__, *sys.argv[1:]])
+
+def main(script, evaluate, argv):
+    """`python SCRIPT eval WORKDIR ...` evaluates a run with `evaluate`; anything else
+    trains SCRIPT."""
+    if argv[:1] == ["eval"]:
+        vae_eval.eval_main(evaluate, argv[1:])
+    else:
+        from jaxgen.cli import main as cli_main
+
+        cli_main(["train", script, *argv])
+
+
+if __name__ == "__main__":
+    main(__file__, evaluate, sys.argv[1:])

@@ -23,12 +23,13 @@ per-dimension KL), scatter.png, manifold.png, interpolation.png, arithmetic.png
 import functools
 import sys
 
-import jax
 import ml_collections
-import optax
 
-from jaxgen import data, train
+from jaxgen.cli import load_experiment
 from jaxgen.models import vae, vae_eval
+
+vae_experiment = load_experiment("vae")  # the model, task, evaluation and entry point
+make_model = vae_experiment.make_model
 
 PRESETS = {
     "quick": {},
@@ -97,44 +98,13 @@ def get_config():
     return c
 
 
-def make_model(c):
-    shape = data.dataset_spec(c.data.name).shape
-    m = c.model
-    return vae.ConvVAE(shape, m.latent_dim, tuple(m.widths), m.likelihood, m.upsample)
-
-
 def make_task(c):
     vae_eval.apply_preset(c, PRESETS, get_config())
-    model = make_model(c)
-    sample = jax.jit(functools.partial(vae.sample, model), static_argnums=2)
-    return train.Task(
-        init=jax.jit(lambda key, x: (model.init(key, x, key)["params"], {})),
-        tx=optax.adam(c.train.learning_rate),
-        step=train.loss_step(functools.partial(vae.objective, model, **c.loss)),
-        sample=lambda state, key: sample(state.ema_params, key, c.train.num_samples),
-    )
+    return vae_experiment.latent_task(c, vae, make_model(c))
 
 
-def evaluate(workdir, step=None, overrides=()):
-    """Test-set numbers and pictures of run WORKDIR -> WORKDIR/eval/step_N/ (module doc)."""
-    from jaxgen.cli import restore_run
-
-    c, _, state = restore_run(workdir, step, list(overrides))
-    return vae_eval.evaluate_latent_model(
-        vae_eval.conv_vae(make_model(c)),
-        state.ema_params,
-        vae_eval.eval_dir(workdir, state.step),
-        dataset=c.data.name,
-        data_dir=c.data.get("data_dir"),
-        step=int(state.step),
-        **c.eval,
-    )
+evaluate = functools.partial(vae_experiment.evaluate_with, make_model, vae_eval.conv_vae)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["eval"]:
-        vae_eval.eval_main(evaluate, sys.argv[2:])
-    else:
-        from jaxgen.cli import main
-
-        main(["train", __file__, *sys.argv[1:]])
+    vae_experiment.main(__file__, evaluate, sys.argv[1:])
