@@ -1,4 +1,4 @@
-"""Autoencoder objectives: reconstruction MSE and the denoising autoencoder.
+"""Autoencoder objectives: reconstruction MSE (and its PSNR) and the denoising autoencoder.
 
 Per-example values, shape [B]; MSE-type losses are means over the non-batch axes.
 """
@@ -32,6 +32,23 @@ def reconstruction_mse(x: jax.Array, x_recon: jax.Array) -> jax.Array:
     check_batched("reconstruction_mse", "x", x)
     check_same_shape("reconstruction_mse", x=x, x_recon=x_recon)
     return mean_per_example(jnp.square(x - x_recon))  # [B]
+
+
+def psnr(x: jax.Array, x_recon: jax.Array, data_range: float = 2.0) -> jax.Array:
+    """Peak signal-to-noise ratio in dB, per example.
+
+    PSNR(x, x_recon) = 10 log10(R^2 / MSE(x, x_recon)),  R the range of the pixel values:
+    2 for images in [-1, 1] (the same PSNR as for the images mapped to [0, 1] with R = 1).
+
+    Args:
+      x: [B, ...] reference images.
+      x_recon: [B, ...] reconstructions, the same shape.
+      data_range: R.
+
+    Returns:
+      [B] in dB (inf where x_recon == x).
+    """
+    return 10.0 * jnp.log10(data_range**2 / reconstruction_mse(x, x_recon))  # [B]
 
 
 def gaussian_corruption(x: jax.Array, key: jax.Array, sigma: float = 0.1) -> jax.Array:
