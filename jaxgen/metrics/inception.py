@@ -33,15 +33,14 @@ from collections.abc import Mapping
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
-from flax import traverse_util
+
+from jaxgen.models import npz_weights
 
 INPUT_SIZE = 299
 POOL3_DIM = 2048
 NUM_LOGITS = 1008
 WEIGHTS_OPTION = "metrics.inception_weights / --inception-weights"
 
-_MAX_KEYS_IN_ERROR = 5
 # Full float32 convolutions (no TF32 on GPUs), as in the TF FID graph.
 _PRECISION = jax.lax.Precision.HIGHEST
 
@@ -230,23 +229,13 @@ class InceptionV3(nn.Module):
 
 def variable_shapes(model: InceptionV3 | None = None) -> dict[str, tuple[int, ...]]:
     """Flat ``'collection/module/.../leaf' -> shape`` of every variable, without computing."""
-    model = model or InceptionV3()
     images = jax.ShapeDtypeStruct((1, INPUT_SIZE, INPUT_SIZE, 3), jnp.float32)
-    abstract = jax.eval_shape(model.init, jax.random.key(0), images)
-    flat = traverse_util.flatten_dict(abstract, sep="/")
-    return {path: tuple(leaf.shape) for path, leaf in flat.items()}
+    return npz_weights.variable_shapes(model or InceptionV3(), images)
 
 
 def save_inception_variables(path: str | os.PathLike, variables: Mapping) -> None:
     """Write ``variables`` (``{'params': ..., 'batch_stats': ...}``) in the ``.npz`` format."""
-    flat = traverse_util.flatten_dict(dict(variables), sep="/")
-    np.savez(path, **{key: np.asarray(value) for key, value in flat.items()})
-
-
-def _first(keys, n: int = _MAX_KEYS_IN_ERROR) -> str:
-    keys = sorted(keys)
-    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
-    return ", ".join(keys[:n]) + more
+    npz_weights.save_variables(path, variables)
 
 
 def load_inception_variables(path: str | os.PathLike, model: InceptionV3 | None = None) -> dict:
@@ -255,37 +244,10 @@ def load_inception_variables(path: str | os.PathLike, model: InceptionV3 | None 
     Every variable of the model must be in the file with its exact shape and the file may
     hold nothing else; otherwise one ``ValueError`` lists the first offending keys.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"InceptionV3 weights file not found: {path!r}. Set {WEIGHTS_OPTION} to an .npz "
-            "file written by `python -m jaxgen.metrics.convert_pt_inception_to_npz` "
-            "(weights are never downloaded at run time)."
-        )
-    expected = variable_shapes(model)
-    with np.load(path) as npz:
-        arrays = {key: npz[key] for key in npz.files}
-    missing = expected.keys() - arrays.keys()
-    extra = arrays.keys() - expected.keys()
-    mismatched = [
-        f"{key} {arrays[key].shape} != {expected[key]}"
-        for key in sorted(expected.keys() & arrays.keys())
-        if arrays[key].shape != expected[key]
-    ]
-    if missing or extra or mismatched:
-        problems = []
-        if missing:
-            problems.append(f"{len(missing)} missing: {_first(missing)}")
-        if extra:
-            problems.append(f"{len(extra)} unexpected: {_first(extra)}")
-        if mismatched:
-            problems.append(f"{len(mismatched)} with wrong shape: {_first(mismatched)}")
-        raise ValueError(
-            f"InceptionV3 weights file {path!r} does not match the FID InceptionV3 "
-            f"({len(expected)} variables): " + "; ".join(problems) + ". Keys are flax "
-            "variable paths joined by '/' (e.g. 'params/Conv2d_1a_3x3/conv/kernel'); "
-            "re-create the file with `python -m jaxgen.metrics.convert_pt_inception_to_npz` "
-            f"and point {WEIGHTS_OPTION} at it."
-        )
-    flat = {key: jnp.asarray(value, jnp.float32) for key, value in arrays.items()}
-    return traverse_util.unflatten_dict(flat, sep="/")
+    return npz_weights.load_variables(
+        path,
+        variable_shapes(model),
+        network="InceptionV3",
+        fix=f"Set {WEIGHTS_OPTION} to an .npz file written by "
+        "`python -m jaxgen.metrics.convert_pt_inception_to_npz`",
+    )
