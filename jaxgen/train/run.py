@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -27,12 +28,16 @@ class Task:
     init(key, images [B, H, W, C]) -> (params, model_state)
     step(state, batch, key) -> (state, metrics), per device (see `build_step`)
     sample(state, key) -> images [N, H, W, C] in [-1, 1], or None
+    images: [N, H, W, C] uint8, the task's own data in place of config.data, or None. For
+      optimisations on one image (deep image prior, style transfer): every step gives all
+      N images to every device, and `init` gets them (in [-1, 1]) rather than zeros.
     """
 
     init: Callable
     tx: Any
     step: Callable
     sample: Callable | None = None
+    images: np.ndarray | None = None
 
 
 def maybe_initialize_distributed():
@@ -52,11 +57,31 @@ def maybe_initialize_distributed():
         jax.distributed.initialize()
 
 
+def task_batches(task, config, mesh):
+    """The batches of a run: config.data's train split, or all of `task.images` on every
+    device of `mesh` at every step."""
+    if task.images is None:
+        return data.load(
+            config.data.name,
+            "train",
+            config.data.batch_size,
+            config.seed,
+            mesh=mesh,
+            data_dir=config.data.get("data_dir"),
+        )
+    images = np.concatenate([task.images] * mesh.devices.size)  # [devices * N, H, W, C]
+    labels = np.zeros(len(images), np.int32)
+    return data.BatchIterator(images, labels, len(images), config.seed, mesh, shuffle=False)
+
+
 def init_state(task, config, mesh):
     """TrainState from config.seed (init key, root key of the run), replicated on `mesh`."""
     init_key, root_key = jax.random.split(jax.random.PRNGKey(config.seed))
-    spec = data.dataset_spec(config.data.name)
-    images = jax.numpy.zeros((config.data.batch_size // mesh.devices.size, *spec.shape))
+    if task.images is None:
+        spec = data.dataset_spec(config.data.name)
+        images = jax.numpy.zeros((config.data.batch_size // mesh.devices.size, *spec.shape))
+    else:
+        images = jax.numpy.asarray(data.to_float(task.images))
     params, model_state = task.init(init_key, images)
     state = TrainState.create(
         params=params,
@@ -74,14 +99,7 @@ def run_experiment(config, task, workdir, experiment="custom"):
     workdir = Path(workdir)
     check_compatible(workdir, experiment, config)
     mesh = data.data_mesh()
-    batches = data.load(
-        config.data.name,
-        "train",
-        config.data.batch_size,
-        config.seed,
-        mesh=mesh,
-        data_dir=config.data.get("data_dir"),
-    )
+    batches = task_batches(task, config, mesh)
     state = init_state(task, config, mesh)
     if jax.process_index() == 0:
         write_run_files(workdir, experiment, config)
