@@ -23,8 +23,9 @@ def pixel_bins(x: jax.Array, num_bins: int = 256) -> jax.Array:
 
 
 def bins_to_pixels(k: jax.Array, num_bins: int = 256) -> jax.Array:
-    """x_k = -1 + 2k / (num_bins - 1): level indices back to [-1, 1] (float32)."""
-    return jnp.asarray(k, jnp.float32) / (0.5 * (num_bins - 1)) - 1.0
+    """x_k = -1 + 2k / (num_bins - 1): level indices back to [-1, 1] (float32; clipped, as
+    compiled code may multiply by the rounded reciprocal and give 1 + 1 ulp)."""
+    return jnp.clip(jnp.asarray(k, jnp.float32) / (0.5 * (num_bins - 1)) - 1.0, -1.0, 1.0)
 
 
 def categorical_log_likelihood(x: jax.Array, logits: jax.Array) -> jax.Array:
