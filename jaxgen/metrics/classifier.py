@@ -143,6 +143,8 @@ def save_feature_net(
             "widths": list(model.widths),
             "feature_dim": model.feature_dim,
             "num_groups": model.num_groups,
+            "convs_per_block": model.convs_per_block,
+            "dropout_rate": model.dropout_rate,
         },
         **info,
         "num_params": int(sum(np.size(v) for v in flat.values())),

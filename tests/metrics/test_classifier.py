@@ -77,7 +77,9 @@ def test_missing_network_names_the_training_command(tmp_path):
 
 
 def test_save_load_round_trip_and_shape_check(tmp_path):
-    model = ConvClassifier(widths=(4, 8), feature_dim=6, num_groups=2)
+    model = ConvClassifier(
+        widths=(4, 8), feature_dim=6, num_groups=2, convs_per_block=2, dropout_rate=0.5
+    )
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, size=(4, 8, 8, 1)).astype(np.float32)
     shapes = jax.eval_shape(model.init, jax.random.key(0), images)["params"]
@@ -87,6 +89,7 @@ def test_save_load_round_trip_and_shape_check(tmp_path):
     classifier.save_feature_net("digits", model, params, info, tmp_path)
     net = classifier.load_feature_net("digits", tmp_path)
     assert net.id == "digits_classifier/v1" and net.info["num_params"] > 0
+    assert net.info["model"]["convs_per_block"] == 2
     features, logits = net.apply(images)
     want_features, want_logits = jax.jit(model.apply)({"params": params}, images)
     assert features.shape == (4, 6) and logits.shape == (4, 10)
