@@ -32,9 +32,9 @@ def to_float(images):
     return images.astype(np.float32) / 127.5 - 1.0
 
 
-def check_batch_size(batch_size, num_examples, mesh):
-    """Errors for a global batch the split or the mesh cannot serve."""
-    n_dev = mesh.devices.size
+def check_batch_size(batch_size, n_dev, num_examples=None):
+    """Errors for a global batch that `n_dev` devices or a split of `num_examples` (None:
+    not checked) cannot serve."""
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}.")
     if batch_size % n_dev:
@@ -42,7 +42,7 @@ def check_batch_size(batch_size, num_examples, mesh):
             f"batch_size={batch_size} is not divisible by the {n_dev} devices of the mesh; "
             f"use a multiple of {n_dev} (e.g. {n_dev * max(1, batch_size // n_dev)})."
         )
-    if batch_size > num_examples:
+    if num_examples is not None and batch_size > num_examples:
         raise ValueError(
             f"batch_size={batch_size} exceeds the {num_examples} examples of the split."
         )
@@ -62,7 +62,7 @@ class BatchIterator(Iterator):
     position: int = 0
 
     def __post_init__(self):
-        check_batch_size(self.batch_size, len(self.images), self.mesh)
+        check_batch_size(self.batch_size, self.mesh.devices.size, len(self.images))
         self.sharding = NamedSharding(self.mesh, P(DATA_AXIS))
         self._order = (None, None)  # (epoch, its permutation): drawn once per epoch
 

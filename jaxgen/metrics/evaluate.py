@@ -210,8 +210,8 @@ def evaluate_samples(
     spec = data.dataset_spec(dataset)
     if reference_split not in spec.splits:
         raise ValueError(f"dataset {dataset!r} has no split {reference_split!r}: {spec.splits}.")
-    net = load_feature_net(dataset)
     images = check_samples(load_samples(samples, spec.shape[-1]), spec.shape)
+    net = load_feature_net(dataset)
     features, logits = net_outputs(net.apply, images, batch_size)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     reference = _Reference(net, reference_split, cache_dir, data_dir, batch_size)

@@ -222,6 +222,10 @@ class Generator(nn.Module):
     num_classes: int = 0
     multi_scale: bool = False
 
+    def __post_init__(self):
+        base_resolution(self.image_shape, len(self.widths))  # at construction, before tracing
+        super().__post_init__()
+
     @nn.compact
     def __call__(self, z, y=None, train=False):
         channels = self.image_shape[-1]

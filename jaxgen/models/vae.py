@@ -170,6 +170,11 @@ class ConvVAE(nn.Module):
     likelihood: str = "bernoulli"
     upsample: str = "transpose"
 
+    def __post_init__(self):
+        check_divisible(self.image_shape, self.widths)  # at construction, before any tracing
+        get_likelihood(self.likelihood)
+        super().__post_init__()
+
     def setup(self):
         shape = decoder_shape(self.image_shape, self.likelihood)
         self.encoder = ConvEncoder(self.widths)

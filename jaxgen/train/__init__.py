@@ -7,10 +7,12 @@ from jaxgen.train.run import Task, init_state, maybe_initialize_distributed, run
 from jaxgen.train.rundir import RunDirError, check_compatible, read_run
 from jaxgen.train.state import TrainState, ema_update
 from jaxgen.train.step import build_step, loss_step, step_key
+from jaxgen.train.validate import ConfigError, check_config
 
 __all__ = [
     "CheckpointError",
     "Checkpointer",
+    "ConfigError",
     "NonFiniteLossError",
     "Task",
     "RunDirError",
@@ -18,6 +20,7 @@ __all__ = [
     "apply_overrides",
     "build_step",
     "check_compatible",
+    "check_config",
     "ema_update",
     "fit",
     "init_state",

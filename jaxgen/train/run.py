@@ -17,6 +17,7 @@ from jaxgen.train.loop import fit
 from jaxgen.train.rundir import check_compatible, write_run_files
 from jaxgen.train.state import TrainState
 from jaxgen.train.step import build_step
+from jaxgen.train.validate import check_config
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +96,12 @@ def init_state(task, config, mesh):
 
 def run_experiment(config, task, workdir, experiment="custom"):
     """Trains `task` on config.data with config.train's schedule in `workdir`, resuming
-    the run already there (which must be of the same `experiment` and config)."""
+    the run already there (which must be of the same `experiment` and config). A config
+    value out of range raises ConfigError before anything is loaded, built or written."""
     workdir = Path(workdir)
-    check_compatible(workdir, experiment, config)
     mesh = data.data_mesh()
+    check_config(config, mesh.devices.size)
+    check_compatible(workdir, experiment, config)
     batches = task_batches(task, config, mesh)
     state = init_state(task, config, mesh)
     if jax.process_index() == 0:
