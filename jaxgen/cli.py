@@ -4,6 +4,10 @@ jaxgen list                                      experiments and datasets
 jaxgen train EXPERIMENT [--workdir DIR] [--config.KEY=VALUE ...]
 jaxgen sample DIR [--n 64] [--seed 0] [--step N] [--out grid.png|samples.npz]
                   [--config.KEY=VALUE ...]       (sampling options of the experiment)
+jaxgen eval DIR [--metrics fid,kid,is,pr,modes] [--n 10000] [--seed 0] [--step N]
+jaxgen bench [--config.KEY=VALUE ...]            throughput vs PyTorch (BENCHMARKS.md)
+jaxgen bench --quality [--seeds 0,1,2] [--preset quick] [--families vae,dcgan,ddpm]
+                       [--out DIR]               seeded quality benchmark (README)
 """
 
 import argparse
@@ -71,36 +75,64 @@ def cmd_list(args, overrides):
         print(f"  {spec.name:16s} {shape:9s} [{where}] {spec.description}")
 
 
+def build_task(module, config):
+    """module.make_task(config) after the config's range checks; a bad value, name or image
+    shape is a UsageError raised before any data is loaded or anything compiled."""
+    import jax
+
+    from jaxgen import train
+
+    try:
+        train.check_config(config, jax.device_count())
+        return module.make_task(config)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def train_experiment(experiment, workdir, overrides):
+    """`jaxgen train EXPERIMENT --workdir WORKDIR [overrides]`: trains (or resumes) the run;
+    returns its final TrainState."""
+    from jaxgen import train
+
+    module = load_experiment(experiment)
+    config = configure(module.get_config(), overrides)
+    task = build_task(module, config)
+    try:
+        return train.run_experiment(config, task, workdir, experiment=Path(experiment).stem)
+    except (train.RunDirError, train.ConfigError) as e:
+        raise UsageError(str(e)) from None
+    except (train.CheckpointError, train.NonFiniteLossError) as e:
+        raise SystemExit(f"jaxgen: error: {e}") from None
+
+
 def cmd_train(args, overrides):
     from jaxgen import train
 
     train.maybe_initialize_distributed()
-    module = load_experiment(args.experiment)
-    config = configure(module.get_config(), overrides)
     workdir = args.workdir or f"runs/{Path(args.experiment).stem}"
-    try:
-        task = module.make_task(config)
-        train.run_experiment(config, task, workdir, experiment=Path(args.experiment).stem)
-    except train.RunDirError as e:
-        raise UsageError(str(e)) from None
-    except (train.CheckpointError, train.NonFiniteLossError) as e:
-        raise SystemExit(f"jaxgen: error: {e}") from None
+    train_experiment(args.experiment, workdir, overrides)
     print(f"Run directory: {Path(workdir).resolve()}")
 
 
-def restore_run(workdir, step, overrides):
-    """(config, task, state) of run `workdir` at checkpoint `step` (None: the newest)."""
+def run_config(workdir, overrides):
+    """(experiment module, config with `overrides`) of run directory `workdir`."""
     import ml_collections
 
-    from jaxgen import data, train
+    from jaxgen import train
 
     try:
         experiment, config_dict = train.read_run(workdir)
     except train.RunDirError as e:
         raise UsageError(str(e)) from None
-    module = load_experiment(experiment)
-    config = configure(ml_collections.ConfigDict(config_dict), overrides)
-    task = module.make_task(config)
+    return load_experiment(experiment), configure(ml_collections.ConfigDict(config_dict), overrides)
+
+
+def restore_run(workdir, step, overrides):
+    """(config, task, state) of run `workdir` at checkpoint `step` (None: the newest)."""
+    from jaxgen import data, train
+
+    module, config = run_config(workdir, overrides)
+    task = build_task(module, config)
     ckpt = train.Checkpointer(Path(workdir) / "checkpoints")
     steps = ckpt.steps()
     if not steps or (step is not None and step not in steps):
@@ -114,12 +146,18 @@ def restore_run(workdir, step, overrides):
     return config, task, state
 
 
+def check_num_samples(n):
+    if n < 1:
+        raise UsageError(f"--n {n}: the number of samples must be >= 1.")
+
+
 def cmd_sample(args, overrides):
     import jax
     import numpy as np
 
     from jaxgen.train.writers import image_grid, save_png, write_atomic
 
+    check_num_samples(args.n)
     if Path(args.out).suffix not in (".png", ".npz"):
         raise UsageError(f"--out {args.out}: write to a .png grid or a .npz file.")
     overrides = [*overrides, f"--config.train.num_samples={args.n}"]
@@ -133,30 +171,109 @@ def cmd_sample(args, overrides):
     print(f"Wrote {len(images)} samples (step {int(state.step)}, seed {args.seed}) to {out}")
 
 
-def cmd_eval(args, overrides):
+def evaluate_run(workdir, metrics, n, seed, step=None, overrides=()):
+    """`jaxgen eval`: scores n samples (key `seed`) of run `workdir` at checkpoint `step`
+    with `metrics` (evaluate.METRICS; KID and precision/recall subsets from `seed`) against
+    the test split, with the dataset's classifier features; writes workdir/eval.json and
+    returns the results. Every input is checked before sampling."""
     import jax
     import numpy as np
 
     from jaxgen.metrics import evaluate
+    from jaxgen.metrics.classifier import load_feature_net
 
-    metrics = args.metrics.split(",")
+    check_num_samples(n)
     unknown = [m for m in metrics if m not in evaluate.METRICS]
     if unknown:
         raise UsageError(
             f"unknown metric {unknown[0]!r}; choose from {','.join(evaluate.METRICS)}."
         )
-    overrides = [*overrides, f"--config.train.num_samples={args.n}"]
-    config, task, state = restore_run(args.workdir, args.step, overrides)
-    samples = np.asarray(jax.device_get(task.sample(state, jax.random.PRNGKey(args.seed))))
+    overrides = [*overrides, f"--config.train.num_samples={n}"]
+    try:
+        load_feature_net(run_config(workdir, overrides)[1].data.name)
+    except (FileNotFoundError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    config, task, state = restore_run(workdir, step, overrides)
+    samples = np.asarray(jax.device_get(task.sample(state, jax.random.PRNGKey(seed))))
     results = evaluate.evaluate_samples(
-        samples, config.data.name, metrics, seed=args.seed, data_dir=config.data.get("data_dir")
+        samples, config.data.name, metrics, seed=seed, data_dir=config.data.get("data_dir")
     )
-    results.update(step=int(state.step), sample_seed=args.seed)
-    out = Path(args.workdir) / "eval.json"
-    evaluate.write_eval_json(out, results)
+    results.update(step=int(state.step), sample_seed=seed)
+    evaluate.write_eval_json(Path(workdir) / "eval.json", results)
+    return results
+
+
+def cmd_eval(args, overrides):
+    results = evaluate_run(
+        args.workdir, args.metrics.split(","), args.n, args.seed, args.step, overrides
+    )
     for key, label in results["labels"].items():
         print(f"{label}: {results[key]}")
-    print(f"Wrote {out}")
+    print(f"Wrote {Path(args.workdir) / 'eval.json'}")
+
+
+def cmd_bench(args, overrides):
+    if args.quality:
+        bench_quality(args, overrides)
+        return
+    from jaxgen.bench import harness
+
+    quality_options = ("seeds", "preset", "families", "out")
+    given = [f"--{o}" for o in quality_options if getattr(args, o) != BENCH_DEFAULTS[o]]
+    if given:
+        raise UsageError(f"{', '.join(given)}: options of `jaxgen bench --quality`.")
+    try:
+        config = harness.configure(overrides)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    harness.run(config)
+
+
+def bench_quality(args, overrides):
+    from jaxgen.bench import quality
+
+    if overrides:
+        raise UsageError(
+            f"{overrides[0].split('=')[0]}: --config.* options set the throughput benchmark; "
+            "the quality benchmark is fixed by --preset."
+        )
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise UsageError(f"--seeds {args.seeds}: write integers, e.g. 0,1,2.") from None
+    try:
+        runs = quality.plan(args.families.split(","), seeds, args.preset)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    quality.run(runs, args.preset, args.out)
+
+
+BENCH_DEFAULTS = {"seeds": "0,1,2", "preset": "quick", "families": "vae,dcgan,ddpm",
+                  "out": "runs/quality"}  # fmt: skip
+
+
+class BenchFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Option defaults shown; description and the config listing kept as written."""
+
+
+class BenchHelp(argparse.Action):
+    """-h for `jaxgen bench`: its options, then the throughput benchmark's config keys with
+    their defaults (read from jaxgen.bench only when help is asked for)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        kwargs = {"default": argparse.SUPPRESS, "help": "show this help and exit"}
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from jaxgen.bench import harness
+        from jaxgen.train.config import all_keys
+
+        config = harness.default_config()
+        text = {k: str(v) if isinstance(v, str) else repr(v) for k, v in config.items()}
+        keys = [f"  --config.{k}={text[k]}" for k in all_keys(config)]
+        parser.epilog = "throughput options (default values):\n" + "\n".join(keys)
+        parser.print_help()
+        parser.exit()
 
 
 def parser():
@@ -200,6 +317,24 @@ def parser():
     e.add_argument("--seed", type=int, default=0, help="sampling and subset seed")
     e.add_argument("--step", type=int, default=None, help="checkpoint step (None: newest)")
     e.set_defaults(fn=cmd_eval)
+    b = sub.add_parser(
+        "bench",
+        help="throughput vs PyTorch, or --quality: the seeded quality benchmark",
+        formatter_class=BenchFormatter,
+        add_help=False,
+        description="Without --quality: the throughput benchmark against PyTorch (BENCHMARKS.md),\n"
+        "set by the --config.KEY=VALUE options below (as python experiments/bench.py).\n"
+        "With --quality: trains each family's standard model with every seed under the\n"
+        "preset, scores it with the fixed metric protocol (README: Seeded benchmark\n"
+        "protocol) and writes OUT/quality.md and OUT/quality.json.",
+    )
+    b.add_argument("-h", "--help", action=BenchHelp)
+    b.add_argument("--quality", action="store_true", help="the seeded quality benchmark")
+    b.add_argument("--seeds", default=BENCH_DEFAULTS["seeds"], help="training seeds")
+    b.add_argument("--preset", default=BENCH_DEFAULTS["preset"], help="quick, cpu or gpu")
+    b.add_argument("--families", default=BENCH_DEFAULTS["families"], help="comma-separated")
+    b.add_argument("--out", default=BENCH_DEFAULTS["out"], help="output directory")
+    b.set_defaults(fn=cmd_bench)
     return p, sub
 
 

@@ -64,7 +64,7 @@ PEAK_FLOPS = (
 
 
 def default_config():
-    """The benchmark's settings (`experiments/bench.py` exposes them as --config.KEY=VALUE)."""
+    """The benchmark's settings (`jaxgen bench` takes them as --config.KEY=VALUE)."""
     c = ml_collections.ConfigDict()
     c.models = tuple(CASES)
     c.batch_sizes = (64, 128)
@@ -83,7 +83,7 @@ def default_config():
     c.torch_threads = 0  # torch.set_num_threads; 0: the CPUs this process may use
     c.conv_transpose = "model"  # "model" (as the models define it), "jaxgen" or "xla"
     # > 0: after timing, profile this many jaxgen train steps per op (on CPU this needs
-    # profile.TRACEME_FLAG in XLA_FLAGS, which experiments/bench.py adds)
+    # profile.TRACEME_FLAG in XLA_FLAGS, which `configure` adds)
     c.profile_steps = 0
     c.peak_tflops = 0.0  # the device's peak for MFU; 0: from PEAK_FLOPS by device kind
     c.out = "bench.json"
@@ -574,6 +574,21 @@ def check_config(cfg):
     if not cfg.batch_sizes or min(cfg.batch_sizes) < 1:
         raise ValueError(f"batch_sizes must be positive, got {cfg.batch_sizes}.")
     data.dataset_spec(cfg.dataset)
+
+
+def configure(args):
+    """The config of `jaxgen bench --config.KEY=VALUE ...` (and experiments/bench.py):
+    default_config() with `args` applied and checked; ValueError names a bad key or value.
+    profile_steps > 0 adds profile.TRACEME_FLAG to XLA_FLAGS (read when the backend starts,
+    so call this before anything touches a device)."""
+    cfg, rest = train.apply_overrides(default_config(), args)
+    if rest:
+        raise ValueError(f"unexpected arguments {rest}; use --config.KEY=VALUE.")
+    check_config(cfg)
+    if cfg.profile_steps > 0:
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = f"{flags} {profile.TRACEME_FLAG}".strip()
+    return cfg
 
 
 def run(cfg, log=print):

@@ -2,7 +2,7 @@
 each with the JAX operation it comes from (HLO metadata `op_name`).
 
 On CPU, XLA records one trace event per op only with ``--xla_cpu_enable_xprof_traceme=true``
-in ``XLA_FLAGS`` before JAX starts (``experiments/bench.py`` sets it when profiling is
+in ``XLA_FLAGS`` before JAX starts (``harness.configure`` sets it when profiling is
 asked for); GPU traces always have per-kernel events.
 """
 

@@ -1,0 +1,255 @@
+"""Seeded quality benchmark: each family's standard model trained with several seeds under one
+preset, scored with one fixed metric protocol, summarised as mean +- std over seeds.
+
+    runs = quality.plan(("vae", "dcgan", "ddpm"), seeds=(0, 1, 2), preset="quick")
+    quality.run(runs, "quick", "runs/quality")  # = jaxgen bench --quality --seeds 0,1,2
+
+Training goes through `jaxgen train` (`cli.train_experiment`, the one `fit` loop; the preset
+and `--config.seed=s` as overrides), scoring through `jaxgen eval` (`cli.evaluate_run`: FID,
+KID and precision/recall of the EMA samples with the dataset's classifier features, sample
+key and KID/precision-recall subsets from EVAL_SEED) and, for a family with a likelihood,
+its experiment's own evaluation (test-set -ELBO and IWAE NLL). Written to OUT:
+
+    OUT/<family>/seed_<s>/               the run directory (a complete run is reused)
+    OUT/<family>/seed_<s>/quality.json   that seed's raw numbers
+    OUT/quality.md                       one cross-family table, mean +- std over seeds
+    OUT/quality.json                     protocol, resolved configs, commit, versions,
+                                         machine, every seed's numbers and the summary
+"""
+
+import datetime
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+from jaxgen import cli
+from jaxgen.bench.harness import environment
+from jaxgen.train.rundir import flatten
+from jaxgen.train.writers import write_atomic
+
+
+class Family(NamedTuple):
+    experiment: str  # experiments/<experiment>.py
+    likelihood: bool  # its `evaluate(workdir, overrides=...)` reports the test-set NLL
+
+
+FAMILIES = {
+    "vae": Family("vae", likelihood=True),
+    "dcgan": Family("dcgan", likelihood=False),
+    "ddpm": Family("ddpm", likelihood=False),
+}
+
+
+class Protocol(NamedTuple):
+    num_samples: int  # samples scored per run, against the test split
+    iwae_k: int  # importance samples of the IWAE NLL
+
+
+# `quick` is on digits, whose test split holds 297 images: 1,000 samples suffice there; the
+# others score the 10,000 samples of the README's protocol.
+PROTOCOLS = {
+    "quick": Protocol(num_samples=1000, iwae_k=1000),
+    "cpu": Protocol(num_samples=10_000, iwae_k=1000),
+    "gpu": Protocol(num_samples=10_000, iwae_k=1000),
+}
+SAMPLE_METRICS = ("fid", "kid", "pr")
+EVAL_SEED = 0
+# Table columns: (name in a seed's numbers, header, scale shown).
+COLUMNS = (
+    ("fid", "FID", 1),
+    ("kid", "KID x 1e3", 1e3),
+    ("precision", "precision", 1),
+    ("recall", "recall", 1),
+    ("iwae_nll_nats", "NLL (IWAE, nats)", 1),
+    ("neg_elbo_nats", "-ELBO (nats)", 1),
+    ("iwae_nll_bpd", "NLL (bits/dim)", 1),
+    ("train_seconds", "train s", 1),
+)
+NLL_KEYS = ("iwae_nll_nats", "neg_elbo_nats", "iwae_nll_bpd", "neg_elbo_bpd")
+
+
+class Run(NamedTuple):
+    family: str
+    seed: int
+    overrides: tuple  # --config.KEY=VALUE: the preset, the seed, then any extra ones
+
+
+def _override(key, value):
+    """`--config.key=value` as `apply_overrides` reads it back (strings raw, others repr)."""
+    return f"--config.{key}={value if isinstance(value, str) else repr(value)}"
+
+
+def preset_overrides(experiment, preset):
+    """Overrides that select `preset` of `experiment`: `--config.preset` where the config
+    has that field (make_task applies it), else the keys where get_config(preset) differs
+    from get_config(). ValueError when the experiment has no such preset."""
+    module = cli.load_experiment(experiment)
+    default = module.get_config()
+    if "preset" in default:
+        return (_override("preset", preset),)
+    try:
+        chosen = module.get_config(preset)
+    except (TypeError, ValueError):
+        raise ValueError(f"experiment {experiment!r} has no preset {preset!r}.") from None
+    old, new = flatten(default.to_dict()), flatten(chosen.to_dict())
+    return tuple(_override(k, v) for k, v in new.items() if old.get(k) != v)
+
+
+def plan(families, seeds, preset, extra_overrides=None):
+    """The runs of a benchmark, one per (family, seed); every input is checked first
+    (ValueError naming the problem). `extra_overrides`: {family: [--config.KEY=VALUE]}
+    applied after the preset (e.g. tiny models in tests)."""
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not families:
+        raise ValueError(f"unknown families {unknown}; choose from {','.join(FAMILIES)}.")
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"seeds must be distinct integers >= 0, got {list(seeds)}.")
+    if preset not in PROTOCOLS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {','.join(PROTOCOLS)}.")
+    extra_overrides = extra_overrides or {}
+    runs = []
+    for family in families:
+        base = preset_overrides(FAMILIES[family].experiment, preset)
+        extra = tuple(extra_overrides.get(family, ()))
+        runs += [Run(family, s, (*base, f"--config.seed={s}", *extra)) for s in seeds]
+    return runs
+
+
+def likelihood_numbers(experiment, workdir, iwae_k):
+    """Test-set -ELBO and IWAE NLL (nats; bits/dim for likelihoods over 8-bit images) of a
+    run, from its experiment's own evaluation (written to workdir/eval/step_N/)."""
+    overrides = [
+        "--config.eval.pictures=()",
+        "--config.eval.num_fid_samples=0",
+        f"--config.eval.iwae_k={iwae_k}",
+    ]
+    results = cli.load_experiment(experiment).evaluate(workdir, overrides=overrides)
+    return {k: results[k] for k in NLL_KEYS if k in results}
+
+
+def run_one(run, out_dir, protocol, log=print):
+    """Trains and scores one seed; writes and returns its numbers."""
+    family = FAMILIES[run.family]
+    workdir = Path(out_dir) / run.family / f"seed_{run.seed}"
+    log(f"{run.family}, seed {run.seed}: training in {workdir}")
+    t = time.perf_counter()
+    state = cli.train_experiment(family.experiment, workdir, list(run.overrides))
+    train_seconds = time.perf_counter() - t
+    results = cli.evaluate_run(workdir, SAMPLE_METRICS, protocol.num_samples, EVAL_SEED)
+    net = f"{results['dataset']}_classifier"  # the suffix of its result keys
+    numbers = {k: results[f"{k}_{net}"] for k in ("fid", "kid", "precision", "recall")}
+    if family.likelihood:
+        numbers.update(likelihood_numbers(family.experiment, workdir, protocol.iwae_k))
+    record = {
+        "family": run.family,
+        "experiment": family.experiment,
+        "seed": run.seed,
+        "overrides": list(run.overrides),
+        "workdir": str(workdir),
+        "steps": int(state.step),
+        "dataset": results["dataset"],
+        "numbers": numbers,
+        "labels": {k.split(f"_{net}")[0]: v for k, v in results["labels"].items()},
+        "feature_net": results["feature_net"],
+        "feature_net_sha256": results["feature_net_sha256"],
+        "train_seconds": train_seconds,
+    }
+    write_json(workdir / "quality.json", record)
+    return record
+
+
+def mean_std(values):
+    """{"mean", "std": the sample standard deviation, ddof = 1 (0 for one value)}."""
+    values = [float(v) for v in values]
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "std": std}
+
+
+def summarize(records):
+    """{family: {"steps", "seeds", "numbers": {name: {"mean", "std"}}}} over the seeds of
+    each family; the training time is among the numbers as "train_seconds"."""
+    summary = {}
+    for family in dict.fromkeys(r["family"] for r in records):
+        rows = [r for r in records if r["family"] == family]
+        values = {k: [r["numbers"][k] for r in rows] for k in rows[0]["numbers"]}
+        values["train_seconds"] = [r["train_seconds"] for r in rows]
+        summary[family] = {
+            "dataset": rows[0]["dataset"],
+            "feature_net": rows[0]["feature_net"],
+            "steps": rows[0]["steps"],
+            "seeds": [r["seed"] for r in rows],
+            "numbers": {k: mean_std(v) for k, v in values.items()},
+        }
+    return summary
+
+
+def _cell(stat, scale):
+    """'mean +- std' to 3 significant digits of the mean; '-' for a missing number."""
+    if stat is None:
+        return "-"
+    mean, std = stat["mean"] * scale, stat["std"] * scale
+    digits = max(0, 2 - math.floor(math.log10(abs(mean)))) if mean else 3
+    return f"{mean:.{digits}f} +- {std:.{digits}f}"
+
+
+def table(summary, seeds):
+    """The cross-family markdown table: mean +- std over `seeds`, one row per family."""
+    header = ["family", "data", "steps", *(h for _, h, _ in COLUMNS)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for family, s in summary.items():
+        cells = [family, s["dataset"], str(s["steps"])]
+        cells += [_cell(s["numbers"].get(k), scale) for k, _, scale in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    nets = ", ".join(sorted({s["feature_net"] for s in summary.values()}))
+    lines.append(
+        f"\nmean +- std (ddof 1) over seeds {','.join(map(str, seeds))}. FID, KID and "
+        f"precision/recall with the classifier features of {nets} (sample key and subsets: "
+        f"seed {EVAL_SEED}); '-': the model has no such number."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def write_json(path, value):
+    text = json.dumps(value, indent=1) + "\n"
+    write_atomic(path, lambda p: Path(p).write_text(text))
+
+
+def run(runs, preset, out_dir, protocol=None, log=print):
+    """Runs the benchmark `runs` (from `plan`) under `preset`, scored with `protocol`
+    (None: the preset's); writes OUT/quality.md and OUT/quality.json (module doc) and
+    returns what quality.json holds."""
+    out_dir = Path(out_dir)
+    protocol = protocol or PROTOCOLS[preset]
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    records = [run_one(r, out_dir, protocol, log) for r in runs]
+    summary = summarize(records)
+    seeds = list(dict.fromkeys(r.seed for r in runs))
+    configs = {  # one per family: its seeds' configs differ in `seed` only
+        r["family"]: json.loads((Path(r["workdir"]) / "config.json").read_text()) for r in records
+    }
+    result = {
+        "started": started,
+        "argv": sys.argv,
+        **environment(),
+        "preset": preset,
+        "protocol": {
+            **protocol._asdict(),
+            "sample_metrics": list(SAMPLE_METRICS),
+            "eval_seed": EVAL_SEED,
+            "reference_split": "test",
+            "feature_nets": {r["feature_net"]: r["feature_net_sha256"] for r in records},
+        },
+        "seeds": seeds,
+        "configs": configs,
+        "runs": records,
+        "summary": summary,
+    }
+    write_json(out_dir / "quality.json", result)
+    text = table(summary, seeds)
+    write_atomic(out_dir / "quality.md", lambda p: Path(p).write_text(text))
+    log(f"\n{text}\nWrote {out_dir / 'quality.md'} and {out_dir / 'quality.json'}")
+    return result

@@ -1,0 +1,138 @@
+"""`jaxgen bench`: its help, and the seeded quality benchmark on a tiny preset: the same seed
+gives the same numbers, another seed other numbers, and the summary files record what the
+protocol promises."""
+
+import contextlib
+import json
+
+import jax
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from jax.experimental.compilation_cache import compilation_cache
+
+from jaxgen import cli
+from jaxgen.bench import quality
+
+TINY = [  # a few steps of a tiny VAE: what is tested is the protocol, not the model
+    "--config.model.latent_dim=4",
+    "--config.model.widths=(8,16)",
+    "--config.train.steps=3",
+    "--config.data.batch_size=16",
+    "--config.train.checkpoint_every=3",
+    "--config.train.num_samples=8",
+]
+PROTOCOL = quality.Protocol(num_samples=64, iwae_k=10)
+
+
+@contextlib.contextmanager
+def persistent_compilation_cache(path):
+    """JAX's on-disk compilation cache in `path` while inside: the runs after the first
+    load their compiled programs instead of compiling them again (the same programs, so
+    the same numbers)."""
+    options = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+    before = [getattr(jax.config, o) for o in options]
+    for option, value in zip(options, (str(path), 0), strict=True):
+        jax.config.update(option, value)
+    compilation_cache.reset_cache()
+    try:
+        yield
+    finally:
+        for option, value in zip(options, before, strict=True):
+            jax.config.update(option, value)
+        compilation_cache.reset_cache()
+
+
+@pytest.fixture(scope="module")
+def benchmarks(tmp_path_factory, data_dir):
+    """The VAE with seeds 0 and 1 in one output directory, with seed 0 again in another."""
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        persistent_compilation_cache(tmp_path_factory.mktemp("jax_cache")),
+    ):
+        mp.setattr(tfds.core.constants, "DATA_DIR", data_dir)  # the train path's default
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))  # FID statistics
+        out = {}
+        for name, seeds in (("a", (0, 1)), ("b", (0,))):
+            runs = quality.plan(("vae",), seeds, "quick", {"vae": TINY})
+            out[name] = tmp_path_factory.mktemp(name)
+            quality.run(runs, "quick", out[name], protocol=PROTOCOL, log=lambda *a: None)
+    return out
+
+
+def per_seed(out, seed):
+    return json.loads((out / "vae" / f"seed_{seed}" / "quality.json").read_text())
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(benchmarks):
+    (a0, a1), b0 = [per_seed(benchmarks["a"], s) for s in (0, 1)], per_seed(benchmarks["b"], 0)
+    assert a0["steps"] == 3
+    nll = {"iwae_nll_nats", "neg_elbo_nats"}  # Bernoulli likelihood: nats, no bits/dim
+    assert set(a0["numbers"]) == {"fid", "kid", "precision", "recall", *nll}
+    assert a0["numbers"] == b0["numbers"]  # bit-identical: the run is a function of the seed
+    assert all(a0["numbers"][k] != a1["numbers"][k] for k in ("fid", "kid", "iwae_nll_nats"))
+    # the IWAE bound (k = 10) is at least as tight as the ELBO
+    assert a0["numbers"]["iwae_nll_nats"] <= a0["numbers"]["neg_elbo_nats"] + 1e-3
+
+
+def test_summary_files_record_protocol_environment_and_configs(benchmarks):
+    out = benchmarks["a"]
+    summary = json.loads((out / "quality.json").read_text())
+    assert summary["preset"] == "quick" and summary["seeds"] == [0, 1]
+    assert summary["protocol"]["num_samples"] == PROTOCOL.num_samples
+    [net] = summary["protocol"]["feature_nets"]
+    assert net.startswith("digits_classifier/v") and summary["summary"]["vae"]["feature_net"] == net
+    assert len(summary["commit"]) == 40 and isinstance(summary["dirty"], bool)
+    assert {"jax", "flax", "optax", "numpy"} <= {k for k, v in summary["versions"].items() if v}
+    assert summary["machine"]["cpu_count"] >= 1 and summary["machine"]["devices"]
+    config = summary["configs"]["vae"]
+    assert config["preset"] == "quick" and config["model"]["widths"] == [8, 16]
+    assert [r["numbers"] for r in summary["runs"]] == [per_seed(out, s)["numbers"] for s in (0, 1)]
+    stats = summary["summary"]["vae"]["numbers"]["fid"]
+    fids = [per_seed(out, s)["numbers"]["fid"] for s in (0, 1)]
+    assert stats["mean"] == pytest.approx(np.mean(fids))
+    assert stats["std"] == pytest.approx(np.std(fids, ddof=1))
+    assert (out / "quality.md").read_text().splitlines()[2].startswith("| vae | digits | 3 | ")
+
+
+def test_table_has_one_row_per_family_and_marks_missing_numbers():
+    records = [
+        {
+            "family": f,
+            "seed": s,
+            "dataset": "digits",
+            "feature_net": "digits_classifier/v2",
+            "steps": 10,
+            "train_seconds": 2.0 + s,
+            "numbers": numbers,
+        }
+        for f, numbers in (
+            ("vae", {"fid": 10.0, "kid": 0.004, "iwae_nll_nats": 30.0}),
+            ("dcgan", {"fid": 20.0, "kid": 0.008}),
+        )
+        for s in (0, 1, 2)
+    ]
+    records[1]["numbers"] = {**records[1]["numbers"], "fid": 13.0}
+    summary = quality.summarize(records)
+    assert summary["vae"]["numbers"]["fid"] == {
+        "mean": 11.0,
+        "std": pytest.approx(np.std([10, 13, 10], ddof=1)),
+    }
+    assert summary["dcgan"]["numbers"]["fid"] == {"mean": 20.0, "std": 0.0}
+    lines = quality.table(summary, [0, 1, 2]).splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    vae, dcgan = ([c.strip() for c in line.strip("|").split("|")] for line in lines[2:4])
+    assert header[:5] == ["family", "data", "steps", "FID", "KID x 1e3"]
+    assert vae[:5] == ["vae", "digits", "10", "11.0 +- 1.7", "4.00 +- 0.00"]
+    assert dcgan[header.index("NLL (IWAE, nats)")] == "-"
+    assert vae[header.index("train s")] == "3.00 +- 1.00"
+
+
+def test_bench_help_lists_options_and_throughput_config_with_defaults(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["bench", "--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    assert "--seeds SEEDS" in out and "(default: 0,1,2)" in out
+    assert "--families FAMILIES" in out and "(default: vae,dcgan,ddpm)" in out
+    assert "--config.batch_sizes=(64, 128)" in out and "--config.precision=fp32" in out
