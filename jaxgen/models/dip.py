@@ -283,9 +283,10 @@ def plot_psnr(path, steps, values, baseline_psnr, baseline_name, title):
 
 
 def evaluate(model, problem, params, model_state, clean, workdir, out_dir, *, step):
-    """PSNR of the deep image prior (best logged step, final) and of the task's classical
-    baseline against the clean image; eval.json, comparison.png (observation, baseline,
-    deep image prior, clean) and psnr.png in out_dir. Returns the results."""
+    """PSNR against the clean image of the deep image prior (the logged f(z + sigma_p eps)
+    at its best step and at the last; f(z) of the checkpoint) and of the task's classical
+    baseline; eval.json, comparison.png (observation, baseline, f(z), clean) and psnr.png
+    in out_dir. Returns the results."""
     from jaxgen.models import vae_eval
 
     workdir, out_dir = Path(workdir), Path(out_dir)
@@ -305,7 +306,8 @@ def evaluate(model, problem, params, model_state, clean, workdir, out_dir, *, st
         "psnr_observation": psnr_np(x, shown),  # super-resolution: y upsampled (nearest)
         "psnr_best": float(values[best]),
         "best_step": int(steps[best]),
-        "psnr_final": psnr_np(x, restored),
+        "psnr_final": float(values[-1]),
+        "psnr_output": psnr_np(x, restored),  # f(z) without the input noise: the picture
         "baseline": baseline_name,
         "psnr_baseline": psnr_np(x, baseline),
         "train_seconds": train_seconds(workdir / "metrics.jsonl", jax.device_count()),

@@ -138,6 +138,7 @@ def test_dip_fits_through_the_fit_loop_and_evaluates(tmp_path):
     psnrs = [r["psnr"] for r in rows]
     assert results["psnr_best"] == pytest.approx(max(psnrs))
     assert results["best_step"] == rows[int(np.argmax(psnrs))]["step"]
+    assert results["psnr_final"] == pytest.approx(psnrs[-1])
     assert results["task"] == "denoising" and results["psnr_baseline"] > results["psnr_observation"]
     out = workdir / "eval" / "step_000040"
     assert json.loads((out / "eval.json").read_text()) == results
