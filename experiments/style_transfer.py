@@ -1,5 +1,7 @@
-"""Neural style transfer and texture synthesis (Gatys et al. 2015, 2016): the image's pixels
-optimised to match Gram matrices of a style image (and features of a content image).
+"""Neural style transfer and texture synthesis (Gatys et al. 2015, 2016), pixels optimised.
+
+The image's pixels are fitted to the Gram matrices of a style image's features (and, for
+style transfer, to a content image's features at one layer).
 
   --config.mode=texture  a new image with the statistics of data.style (no content term)
   --config.mode=style    data.content painted with data.style's statistics

@@ -76,8 +76,9 @@ def cmd_list(args, overrides):
 
 
 def build_task(module, config):
-    """module.make_task(config) after the config's range checks; a bad value, name or image
-    shape is a UsageError raised before any data is loaded or anything compiled."""
+    """module.make_task(config) after the config's range checks; a bad value, name, image
+    shape or missing weights file is a UsageError raised before any data is loaded or
+    anything compiled."""
     import jax
 
     from jaxgen import train
@@ -85,7 +86,7 @@ def build_task(module, config):
     try:
         train.check_config(config, jax.device_count())
         return module.make_task(config)
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:  # FileNotFoundError: a weights file
         raise UsageError(str(e)) from None
 
 

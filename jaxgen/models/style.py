@@ -218,7 +218,7 @@ def feature_net(
     smallest scale for random."""
     if name == "vgg19":
         if not weights:
-            raise FileNotFoundError(
+            raise ValueError(
                 "The vgg19 feature network needs a weights file: set "
                 f"{VGG19_WEIGHTS_OPTION}=PATH.npz (written by `python -m "
                 "jaxgen.models.convert_vgg19_to_npz`), or use --config.features.net=random."

@@ -12,7 +12,7 @@ import pytest
 from flax import traverse_util
 
 from jaxgen import data, train
-from jaxgen.cli import configure, load_experiment
+from jaxgen.cli import configure, load_experiment, main
 from jaxgen.models import style
 from jaxgen.models.convert_vgg19_to_npz import convert_state_dict
 
@@ -101,7 +101,7 @@ def test_vgg19_loader_errors(weights_file, tmp_path):
         style.load_vgg19_variables(tmp_path / "nope.npz")
     for part in ("nope.npz", "--config.features.weights", "convert_vgg19_to_npz"):
         assert part in str(error.value)
-    with pytest.raises(FileNotFoundError, match="needs a weights file.*features.net=random"):
+    with pytest.raises(ValueError, match="needs a weights file.*features.net=random"):
         style.feature_net("vgg19", KEY, 3, weights="")
 
     def edit(arrays):
@@ -194,3 +194,13 @@ def test_texture_synthesis_loss_decreases_through_the_fit_loop(tmp_path):
     assert images.shape == (2, 24, 24, 1)
     np.testing.assert_array_equal(images[0], data.to_float(task.images)[0])
     assert (tmp_path / "samples" / "step_000030.png").is_file()
+
+
+def test_cli_missing_weights_file_is_one_line(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    args = ["--config.features.net=vgg19", f"--config.features.weights={tmp_path}/nope.npz"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "style_transfer", "--workdir", str(workdir), *args])
+    assert exit_.value.code == 2 and not workdir.exists()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("jaxgen: error: VGG19 weights file not found") and "\n" not in err
