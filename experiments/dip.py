@@ -10,9 +10,10 @@ train.log_every steps (metrics.jsonl, plots/psnr.png) to show where early stoppi
   --config.data.image=NAME        astronaut (default), camera, ... (jaxgen.data.photos)
 
 Presets (--config.preset=NAME; explicit --config overrides still win):
-  quick  64x64, widths 64, 1,200 steps (~1-2 min on a 2-core CPU)
-  cpu    128x128, widths 64, 2,400 steps (~20 min on an idle 2-core CPU)
-  gpu    512x512, the paper's widths 128, 3,000 steps
+  quick  64x64, widths 64, 1,200 steps (83 s of CPU time, 2.5-3.5 min on a busy 2-core CPU)
+  cpu    128x128, the paper's widths 128, 2,400 steps (~20 min on an idle 2-core CPU,
+         extrapolated from the quick run's time per step: 16x the work per step)
+  gpu    512x512, widths 128, 3,000 steps
 
 Evaluation of a run (the newest checkpoint unless --step):
   python experiments/dip.py eval WORKDIR [--step N]
@@ -35,7 +36,13 @@ from jaxgen.models import dip, vae_eval
 
 PRESETS = {
     "quick": {},
-    "cpu": {"data.size": 128, "train.steps": 2400, "train.log_every": 20},
+    "cpu": {
+        "data.size": 128,
+        "model.widths_down": (128,) * 5,
+        "model.widths_up": (128,) * 5,
+        "train.steps": 2400,
+        "train.log_every": 20,
+    },
     "gpu": {
         "data.size": 512,
         "model.widths_down": (128,) * 5,

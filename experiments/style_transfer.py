@@ -17,8 +17,9 @@ Images are photographs shipped with scikit-image (jaxgen.data.photos): defaults
 content=chelsea (a cat), style=immunohistochemistry (stained tissue).
 
 Presets (--config.preset=NAME; explicit --config overrides still win):
-  quick  64x64, random filters 3..15 px, 300 steps (~1 min on a 2-core CPU)
-  cpu    128x128, random filters 3..23 px, 1,000 steps (~20 min on an idle 2-core CPU)
+  quick  64x64, random filters 3..15 px, 300 steps (30-60 s of CPU time)
+  cpu    128x128, random filters 3..23 px, 1,000 steps (~20 min on an idle 2-core CPU,
+         extrapolated from the quick run's time per step)
   gpu    256x256, random filters 3..55 px (the paper's multi-scale set), 2,000 steps
 The sample grid (samples/step_N.png) shows the inputs, then the result.
 """
