@@ -233,7 +233,7 @@ def feature_net(
         variables = net.init(key, jnp.zeros((1, side, side, channels)))
         scales = tuple(f"scale{k}" for k in kernel_sizes)
         style_layers = tuple(style_layers) or scales
-        content_layer = content_layer or scales[int(jnp.argmin(jnp.asarray(kernel_sizes)))]
+        content_layer = content_layer or f"scale{min(kernel_sizes)}"
         unknown = set(style_layers) - set(scales) | ({content_layer} - set(scales))
         if unknown:
             raise ValueError(f"Unknown layers {sorted(unknown)}; the random net has {scales}.")
