@@ -10,8 +10,9 @@ KID and precision/recall of the EMA samples with the dataset's classifier featur
 key and KID/precision-recall subsets from EVAL_SEED) and, for a family with a likelihood,
 its experiment's own evaluation (test-set -ELBO and IWAE NLL). Written to OUT:
 
-    OUT/<family>/seed_<s>/               the run directory (a complete run is reused)
-    OUT/<family>/seed_<s>/quality.json   that seed's raw numbers
+    OUT/<family>/seed_<s>/               the run directory (an interrupted run resumes)
+    OUT/<family>/seed_<s>/quality.json   that seed's raw numbers (kept: a second call with
+                                         the same runs and protocol only re-summarises)
     OUT/quality.md                       one cross-family table, mean +- std over seeds
     OUT/quality.json                     protocol, resolved configs, commit, versions,
                                          machine, every seed's numbers and the summary
@@ -61,7 +62,7 @@ EVAL_SEED = 0
 # Table columns: (name in a seed's numbers, header, scale shown).
 COLUMNS = (
     ("fid", "FID", 1),
-    ("kid", "KID x 1e3", 1e3),
+    ("kid", "KID", 1),
     ("precision", "precision", 1),
     ("recall", "recall", 1),
     ("iwae_nll_nats", "NLL (IWAE, nats)", 1),
@@ -132,9 +133,16 @@ def likelihood_numbers(experiment, workdir, iwae_k):
 
 
 def run_one(run, out_dir, protocol, log=print):
-    """Trains and scores one seed; writes and returns its numbers."""
+    """Trains and scores one seed; writes and returns its record. A record already there for
+    the same overrides and protocol is returned as it is (the benchmark resumes)."""
     family = FAMILIES[run.family]
     workdir = Path(out_dir) / run.family / f"seed_{run.seed}"
+    done = workdir / "quality.json"
+    if done.is_file():
+        record = json.loads(done.read_text())
+        if record["overrides"] == list(run.overrides) and record["protocol"] == protocol._asdict():
+            log(f"{run.family}, seed {run.seed}: done before, {done}")
+            return record
     log(f"{run.family}, seed {run.seed}: training in {workdir}")
     t = time.perf_counter()
     state = cli.train_experiment(family.experiment, workdir, list(run.overrides))
@@ -149,6 +157,7 @@ def run_one(run, out_dir, protocol, log=print):
         "experiment": family.experiment,
         "seed": run.seed,
         "overrides": list(run.overrides),
+        "protocol": protocol._asdict(),
         "workdir": str(workdir),
         "steps": int(state.step),
         "dataset": results["dataset"],
@@ -156,9 +165,9 @@ def run_one(run, out_dir, protocol, log=print):
         "labels": {k.split(f"_{net}")[0]: v for k, v in results["labels"].items()},
         "feature_net": results["feature_net"],
         "feature_net_sha256": results["feature_net_sha256"],
-        "train_seconds": train_seconds,
+        "train_seconds": train_seconds,  # wall seconds of the training call, compiles included
     }
-    write_json(workdir / "quality.json", record)
+    write_json(done, record)
     return record
 
 

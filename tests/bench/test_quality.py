@@ -45,7 +45,8 @@ def persistent_compilation_cache(path):
 
 @pytest.fixture(scope="module")
 def benchmarks(tmp_path_factory, data_dir):
-    """The VAE with seeds 0 and 1 in one output directory, with seed 0 again in another."""
+    """The VAE with seeds 0 and 1 in one output directory, with seed 0 again in another;
+    then the first benchmark once more (its log in out["again"])."""
     with (
         pytest.MonkeyPatch.context() as mp,
         persistent_compilation_cache(tmp_path_factory.mktemp("jax_cache")),
@@ -57,6 +58,9 @@ def benchmarks(tmp_path_factory, data_dir):
             runs = quality.plan(("vae",), seeds, "quick", {"vae": TINY})
             out[name] = tmp_path_factory.mktemp(name)
             quality.run(runs, "quick", out[name], protocol=PROTOCOL, log=lambda *a: None)
+        out["again"] = []
+        runs = quality.plan(("vae",), (0, 1), "quick", {"vae": TINY})
+        quality.run(runs, "quick", out["a"], protocol=PROTOCOL, log=out["again"].append)
     return out
 
 
@@ -95,6 +99,13 @@ def test_summary_files_record_protocol_environment_and_configs(benchmarks):
     assert (out / "quality.md").read_text().splitlines()[2].startswith("| vae | digits | 3 | ")
 
 
+def test_a_second_call_reuses_the_seeds_done(benchmarks):
+    assert benchmarks["again"][:2] == [
+        f"vae, seed {s}: done before, {benchmarks['a'] / 'vae' / f'seed_{s}' / 'quality.json'}"
+        for s in (0, 1)
+    ]
+
+
 def test_table_has_one_row_per_family_and_marks_missing_numbers():
     records = [
         {
@@ -122,8 +133,8 @@ def test_table_has_one_row_per_family_and_marks_missing_numbers():
     lines = quality.table(summary, [0, 1, 2]).splitlines()
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     vae, dcgan = ([c.strip() for c in line.strip("|").split("|")] for line in lines[2:4])
-    assert header[:5] == ["family", "data", "steps", "FID", "KID x 1e3"]
-    assert vae[:5] == ["vae", "digits", "10", "11.0 +- 1.7", "4.00 +- 0.00"]
+    assert header[:5] == ["family", "data", "steps", "FID", "KID"]
+    assert vae[:5] == ["vae", "digits", "10", "11.0 +- 1.7", "0.00400 +- 0.00000"]
     assert dcgan[header.index("NLL (IWAE, nats)")] == "-"
     assert vae[header.index("train s")] == "3.00 +- 1.00"
 
