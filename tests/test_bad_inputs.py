@@ -199,3 +199,13 @@ def test_python_entry_points_reject(case, tmp_path):
         fn(tmp_path)
     assert message in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_optional_layer_counts_may_be_zero():
+    """Counts of optional layers accept 0 (deep image prior: no skip at a level); sizes do not."""
+    c = cli.load_experiment("dip").get_config()
+    c.model.widths_skip = (0, 4, 0, 4, 0)
+    train.check_config(c)
+    c.model.widths_down = (0, 128, 128, 128, 128)
+    with pytest.raises(train.ConfigError, match="model.widths_down"):
+        train.check_config(c)

@@ -11,7 +11,7 @@ from jaxgen.data import pipeline
 from jaxgen.train.rundir import flatten
 
 # Sizes under `model` that count optional layers: 0 means none of them.
-COUNTS = {"model.mapping_depth", "model.num_res_blocks"}
+COUNTS = {"model.mapping_depth", "model.num_res_blocks", "model.widths_skip"}
 POSITIVE = {"train.steps", "train.num_samples"}
 NON_NEGATIVE = {"train.log_every", "train.checkpoint_every", "train.sample_every"}
 
