@@ -38,6 +38,7 @@ class DatasetSpec:
     num_classes: int
     splits: tuple
     description: str
+    levels: int = 256  # distinct pixel values of the uint8 images (their discretization)
 
     def offline(self):
         """True when the data is on this machine (no download needed)."""
@@ -53,7 +54,9 @@ class DatasetSpec:
 DATASETS = {
     s.name: s
     for s in (
-        DatasetSpec("digits", (8, 8, 1), 10, ("train", "test"), "scikit-learn 8x8 digits"),
+        DatasetSpec(
+            "digits", (8, 8, 1), 10, ("train", "test"), "scikit-learn 8x8 digits", levels=17
+        ),  # values 0..16 stored as round(v * 255 / 16)
         DatasetSpec("fashion_mnist", (28, 28, 1), 10, ("train", "test"), "Fashion-MNIST"),
         DatasetSpec("mnist", (28, 28, 1), 10, ("train", "test"), "MNIST (TFDS download)"),
         DatasetSpec("cifar10", (32, 32, 3), 10, ("train", "test"), "CIFAR-10 (TFDS download)"),

@@ -11,9 +11,9 @@ the channels with a learned conditional prior N(mu(h), sigma(h)^2) and passes on
 standardised eps = (z - mu) / sigma, so f maps x to eps ~ N(0, I) of x's dimension, flat:
 sampling at temperature T decodes eps ~ N(0, T^2 I), interpolation is linear in eps.
 
-8-bit data are dequantized (``losses.uniform_dequantize``), so -log p / (D ln 2) with the
-data-scale correction of ``metrics.nll_to_bits_per_dim`` (``SCALE_MINUS1_1``) upper-bounds
-the discrete bits/dim.
+Images with L distinct values are dequantized uniformly over each value's bin
+(``losses.uniform_dequantize``), so -log p / (D ln 2) with the data-scale correction
+log((L - 1) / 2) of ``metrics.nll_to_bits_per_dim`` upper-bounds the discrete bits/dim.
 """
 
 from collections.abc import Sequence
@@ -279,15 +279,15 @@ def log_likelihood(model, params, y):
     return losses.flow_log_likelihood(z, logdet)
 
 
-def dequantized_log_likelihood(model, params, x, key):
-    """log p(x + u) [B] in nats of 8-bit images x in [-1, 1], u uniform over each value's
-    bin (one draw per image; ``losses.uniform_dequantize``)."""
-    return log_likelihood(model, params, losses.uniform_dequantize(x, key))
+def dequantized_log_likelihood(model, params, x, key, num_levels=256):
+    """log p(x_k + u) [B] in nats of images x in [-1, 1] with `num_levels` distinct values,
+    u uniform over each value's bin (one draw per image; ``losses.uniform_dequantize``)."""
+    return log_likelihood(model, params, losses.uniform_dequantize(x, key, num_levels))
 
 
-def objective(model, params, model_state, batch, key, step):
-    """Batch mean of -log p(x + u), u uniform over x's 8-bit bin (nats per image)."""
-    nll = -dequantized_log_likelihood(model, params, batch["image"], key)
+def objective(model, params, model_state, batch, key, step, *, num_levels=256):
+    """Batch mean of -log p(x_k + u), u uniform over each value's bin (nats per image)."""
+    nll = -dequantized_log_likelihood(model, params, batch["image"], key, num_levels)
     return jnp.mean(nll), ({"nll": jnp.mean(nll)}, model_state)
 
 

@@ -118,6 +118,17 @@ def test_uniform_dequantize_stays_in_each_bin():
     np.testing.assert_array_equal(jax.jit(losses.pixel_bins)(y), levels)
 
 
+def test_uniform_dequantize_uses_the_datasets_own_levels():
+    """digits: v = 0..16 stored as round(v 255 / 16); with L = 17 each value is spread over
+    its bin [-1 + (2v - 1) / 16, -1 + (2v + 1) / 16), of width 2 / (L - 1)."""
+    v = np.arange(17)
+    x = data.to_float(np.round(v * 255 / 16).astype(np.uint8)).reshape(17, 1)
+    y = np.asarray(jax.jit(losses.uniform_dequantize, static_argnums=2)(np.tile(x, 500), KEY, 17))
+    centre = (-1.0 + v / 8.0)[:, None]
+    assert np.all(np.abs(y - centre) <= 1 / 16 + 1e-6)
+    assert np.abs(y - centre).max() > 0.95 / 16  # the whole bin is used
+
+
 def test_flow_log_likelihood_of_an_affine_flow_is_the_gaussian_density():
     """z = a x + b with a ~ U(0.5, 2): log N(z; 0, I) + sum log a = log N(x; -b/a, 1/a^2)."""
     rng = np.random.default_rng(0)

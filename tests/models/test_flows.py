@@ -147,14 +147,14 @@ def test_experiment_trains_and_reports_dequantized_test_bits_per_dim(data_dir, t
     results = experiment.evaluate(tmp_path, overrides=overrides)
     out = tmp_path / "eval" / "step_000030"
     assert json.loads((out / "eval.json").read_text()) == results
-    # bits/dim = (NLL + D log 127.5) / (D ln 2): the density of 8-bit values, dequantized.
+    # bits/dim = (NLL + D log((L - 1) / 2)) / (D ln 2), dequantized over digits' L = 17 levels.
     d = 64
-    expected_bpd = (results["test_nll_nats"] + d * math.log(127.5)) / (d * math.log(2))
+    expected_bpd = (results["test_nll_nats"] + d * math.log(8.0)) / (d * math.log(2))
     assert results["test_bpd"] == pytest.approx(expected_bpd, rel=1e-6)
     # Independently, with other dequantization noise: the same NLL up to that noise.
     images = vae_eval.load_test_split("digits", data_dir)[0]
     model = experiment.make_model(c)
-    ll = jax.jit(lambda x: flows.dequantized_log_likelihood(model, state.ema_params, x, KEY))
+    ll = jax.jit(lambda x: flows.dequantized_log_likelihood(model, state.ema_params, x, KEY, 17))
     assert -float(np.mean(ll(images))) == pytest.approx(results["test_nll_nats"], abs=0.5)
     for name in ("samples", "temperatures", "interpolation"):
         assert (out / f"{name}.png").is_file()
