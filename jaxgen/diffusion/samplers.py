@@ -53,13 +53,19 @@ def ddpm_sigma_t(schedule: NoiseSchedule, variance: str = "beta") -> jax.Array:
     return jnp.sqrt(_SIGMA_SQ[variance](schedule))
 
 
-def _run_chain(step, x_T: jax.Array, key: jax.Array, steps) -> jax.Array:
+def _run_chain(step, x_T: jax.Array, key: jax.Array, steps, trajectory: bool = False):
     """x_T -> x_0 by one ``lax.scan`` of ``step(x_t, s, key) -> x_prev`` over the rows s of
-    ``steps`` (a pytree of arrays sharing their leading axis, the chain's length), one key
-    per step."""
+    ``steps`` (a pytree of arrays sharing their leading axis, the chain's length S), one key
+    per step. With `trajectory`, (x_0, xs): xs [S, B, ...] is x after each step (the scan's
+    stacked outputs), xs[-1] = x_0."""
     keys = jax.random.split(key, jax.tree.leaves(steps)[0].shape[0])
-    x_0, _ = lax.scan(lambda x_t, s_key: (step(x_t, *s_key), None), x_T, (steps, keys))
-    return x_0
+
+    def body(x_t, s_key):
+        x_prev = step(x_t, *s_key)
+        return x_prev, x_prev if trajectory else None
+
+    x_0, xs = lax.scan(body, x_T, (steps, keys))
+    return (x_0, xs) if trajectory else x_0
 
 
 def _step_indices(t: jax.Array, x_t: jax.Array) -> jax.Array:
@@ -112,7 +118,8 @@ def ddpm_sample(
     x_T: jax.Array,
     key: jax.Array,
     variance: str = "beta",
-) -> jax.Array:
+    trajectory: bool = False,
+):
     """Ancestral sampling over all T steps (Ho et al. 2020, Algorithm 2):
 
         x_T ~ N(0, I);  for t = T, ..., 1:  x_{t-1} = ``ddpm_step``(x_t, t);  return x_0.
@@ -123,16 +130,18 @@ def ddpm_sample(
       x_T: [B, ...] standard normal starting noise.
       key: PRNG key of the per-step noise z.
       variance: "beta" (sigma_t^2 = beta_t) or "posterior" (sigma_t^2 = beta~_t).
+      trajectory: also return every x_{t-1}, x_{T-2} first (static).
 
     Returns:
-      x_0: [B, ...] samples.
+      x_0: [B, ...] samples; with `trajectory`, (x_0, xs [T, B, ...]), xs[i] = x at index
+      T-2-i (paper step T-1-i), xs[-1] = x_0.
     """
     sigma_t = ddpm_sigma_t(schedule, variance)
 
     def step(x_t, t, key):
         return ddpm_step(eps_fn, schedule, x_t, t, key, sigma_t[t])
 
-    return _run_chain(step, x_T, key, _reverse_indices(schedule))
+    return _run_chain(step, x_T, key, _reverse_indices(schedule), trajectory)
 
 
 def ddim_timesteps(T: int, num_steps: int) -> np.ndarray:
@@ -193,7 +202,8 @@ def ddim_sample(
     key: jax.Array,
     num_steps: int,
     eta: float | jax.Array = 0.0,
-) -> jax.Array:
+    trajectory: bool = False,
+):
     """DDIM sampling (Song, Meng & Ermon 2021, "Denoising Diffusion Implicit Models"): the
     generalized reverse process of eq. 12 (``ddim_step``) along the sub-sequence
     ``ddim_timesteps(T, num_steps)``, ending at x_0.
@@ -206,9 +216,11 @@ def ddim_sample(
       key: PRNG key of the per-step noise (unused in effect when eta = 0).
       num_steps: number of network evaluations, 1..T (static).
       eta: 0 (deterministic DDIM) to 1 (DDPM-like).
+      trajectory: also return the x of every step (static).
 
     Returns:
-      x_0: [B, ...] samples.
+      x_0: [B, ...] samples; with `trajectory`, (x_0, xs [S, B, ...]), xs[i] = x at index
+      tau_{i+1} (``ddim_timesteps``; -1 for x_0 at i = S-1).
     """
     if isinstance(eta, int | float) and not 0.0 <= eta <= 1.0:
         raise ValueError(f"DDIM eta must be in [0, 1], got {eta}.")
@@ -218,7 +230,7 @@ def ddim_sample(
     def step(x_t, t_and_prev, key):
         return ddim_step(eps_fn, schedule, x_t, *t_and_prev, key, eta)
 
-    return _run_chain(step, x_T, key, (jnp.asarray(tau), jnp.asarray(tau_prev)))
+    return _run_chain(step, x_T, key, (jnp.asarray(tau), jnp.asarray(tau_prev)), trajectory)
 
 
 def inpaint(

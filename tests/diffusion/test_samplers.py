@@ -11,6 +11,7 @@ import pytest
 
 from jaxgen.diffusion import (
     ddim_sample,
+    ddim_step,
     ddim_timesteps,
     ddpm_sample,
     ddpm_sigma_t,
@@ -105,6 +106,37 @@ def test_ddim_timesteps():
             ddim_timesteps(1000, bad)
     with pytest.raises(ValueError, match="eta must be in"):
         ddim_sample(oracle(LINEAR, X0), LINEAR, X_T, KEY, num_steps=5, eta=1.5)
+
+
+@pytest.mark.parametrize(
+    "sampler, length",
+    [
+        (functools.partial(ddpm_sample, variance="beta"), 100),
+        (functools.partial(ddim_sample, num_steps=10, eta=1.0), 10),
+    ],
+)
+def test_trajectory_ends_at_the_plain_samplers_x_0(sampler, length):
+    # The same scan with its per-step x stacked: the same keys, the same chain.
+    schedule = make_schedule("cosine", 100)
+    fn = jax.jit(functools.partial(sampler, squashing(schedule)), static_argnames="trajectory")
+    x_0 = fn(schedule, X_T, KEY)
+    final, xs = fn(schedule, X_T, KEY, trajectory=True)
+    assert xs.shape == (length, *SHAPE)
+    np.testing.assert_array_equal(final, x_0)
+    np.testing.assert_array_equal(xs[-1], x_0)
+    assert float(jnp.abs(xs[0] - x_0).mean()) > 0.05  # the chain moves
+
+
+def test_ddim_trajectory_visits_the_steps_of_tau():
+    # Deterministic DDIM: state i is ddim_step from state i-1, tau_i -> tau_{i+1}.
+    eps_fn = squashing(LINEAR)
+    _, xs = ddim_sample(eps_fn, LINEAR, X_T, KEY, num_steps=4, trajectory=True)
+    tau = [*ddim_timesteps(1000, 4).tolist(), -1]
+    previous = X_T
+    for i in range(4):
+        expected = ddim_step(eps_fn, LINEAR, previous, tau[i], tau[i + 1], KEY, 0.0)
+        np.testing.assert_allclose(xs[i], expected, rtol=1e-5, atol=1e-5)
+        previous = xs[i]
 
 
 MASK = jnp.zeros((8, 8, 1)).at[:, :4].set(1.0)  # left half known, broadcast over the batch
