@@ -51,14 +51,17 @@ def objective(model, schedule, params, model_state, batch, key, step, *, p_uncon
     return jnp.mean(loss), ({}, model_state)
 
 
-def reverse_process(sampler: str, schedule, *, num_steps: int, eta: float, variance: str):
+def reverse_process(
+    sampler: str, schedule, *, num_steps: int, eta: float, variance: str, trajectory=False
+):
     """The sampler named `sampler` on `schedule` as (eps_fn, x_T, key) -> x_0: "ddpm" is
     Algorithm 2 over all T steps with sigma_t^2 from `variance`; "ddim" takes `num_steps`
-    steps with stochasticity `eta`. The options are checked now, by tracing the sampler once
-    with a trivial predictor, rather than at the first sample hook."""
+    steps with stochasticity `eta`; with `trajectory` -> (x_0, x after every step). The
+    options are checked now, by tracing the sampler once with a trivial predictor, rather
+    than at the first sample hook."""
     samplers = {
-        "ddpm": functools.partial(ddpm_sample, variance=variance),
-        "ddim": functools.partial(ddim_sample, num_steps=num_steps, eta=eta),
+        "ddpm": functools.partial(ddpm_sample, variance=variance, trajectory=trajectory),
+        "ddim": functools.partial(ddim_sample, num_steps=num_steps, eta=eta, trajectory=trajectory),
     }
     if sampler not in samplers:
         raise ValueError(f"Unknown sampler {sampler!r}; choose one of {sorted(samplers)}.")
@@ -70,23 +73,38 @@ def reverse_process(sampler: str, schedule, *, num_steps: int, eta: float, varia
     return reverse
 
 
-def make_sampler(model, reverse, image_shape, num_samples, *, guidance_w=0.0):
-    """jit of (params, key) -> `num_samples` images [N, H, W, C] clipped to [-1, 1], drawn by
-    `reverse(eps_fn, x_T, key)` (see ``reverse_process``) from x_T ~ N(0, I).
+def sample_labels(model, num_samples: int):
+    """The labels a class-conditional model samples: 0, 1, ..., num_classes - 1 cyclically,
+    [num_samples] (100 samples of 10 classes: one class per column of a 10x10 grid)."""
+    return jnp.arange(num_samples) % model.num_classes
 
-    A class-conditional model draws labels 0, 1, ..., num_classes - 1 cyclically (100 samples
-    of 10 classes: one class per column of the 10x10 grid) with classifier-free guidance of
-    weight `guidance_w`. The chain is a single compiled scan.
+
+def sample_eps_fn(model, params, num_samples: int, guidance_w=0.0):
+    """The noise predictor a sampler of `num_samples` chains runs: the network itself, or for
+    a class-conditional model the classifier-free guided one of weight `guidance_w` on the
+    labels ``sample_labels``."""
+    if model.num_classes is None:
+        return eps_fn_y(model, params)
+    y = sample_labels(model, num_samples)
+    return guided_eps_fn(eps_fn_y(model, params), y, model.null_label, guidance_w)
+
+
+def make_sampler(model, reverse, image_shape, num_samples, *, guidance_w=0.0, decode=None):
+    """jit of (params, key[, guidance_w]) -> `num_samples` images [N, H, W, C] clipped to
+    [-1, 1], drawn by `reverse(eps_fn, x_T, key)` (see ``reverse_process``) from x_T ~ N(0, I)
+    of shape `image_shape` per sample, then mapped by `decode` (latent diffusion's decoder;
+    None: x_0 are the images).
+
+    A class-conditional model draws the labels ``sample_labels`` with classifier-free guidance
+    of weight `guidance_w` (an argument of the jitted function too: one compilation serves
+    every weight). The chain is a single compiled scan.
     """
 
-    def sample(params, key):
+    def sample(params, key, guidance_w=guidance_w):
         key_T, key_chain = jax.random.split(key)
         x_T = jax.random.normal(key_T, (num_samples, *image_shape))
-        if model.num_classes is None:
-            eps_fn = eps_fn_y(model, params)
-        else:
-            y = jnp.arange(num_samples) % model.num_classes
-            eps_fn = guided_eps_fn(eps_fn_y(model, params), y, model.null_label, guidance_w)
-        return jnp.clip(reverse(eps_fn, x_T, key_chain), -1.0, 1.0)
+        eps_fn = sample_eps_fn(model, params, num_samples, guidance_w)
+        x_0 = reverse(eps_fn, x_T, key_chain)
+        return jnp.clip(x_0 if decode is None else decode(x_0), -1.0, 1.0)
 
     return jax.jit(sample)

@@ -55,3 +55,16 @@ def random_params(model, *args):
     shapes = jax.eval_shape(model.init, jax.random.key(0), *args)["params"]
     rng = np.random.default_rng(0)
     return jax.tree.map(lambda s: 0.2 * rng.standard_normal(s.shape, np.float32), shapes)
+
+
+def tiny_config(experiment, data_dir):
+    """The config of a ddpm-family experiment module with a tiny U-Net, T = 100, on `digits`."""
+    c = experiment.get_config()
+    c.data.update({"batch_size": 32, "data_dir": data_dir})
+    c.diffusion.num_steps = 100
+    c.model.update(
+        {"width": 16, "width_mults": (1,), "num_res_blocks": 1, "attention_resolutions": ()}
+    )  # attention in the middle block only, at 4x4
+    c.sample.num_steps = 5
+    c.train.update({"learning_rate": 3e-3, "warmup_steps": 0, "ema_decay": 0.5, "num_samples": 20})
+    return c

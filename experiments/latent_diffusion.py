@@ -1,0 +1,112 @@
+"""Latent diffusion (Rombach et al. 2022): DDPM in the latent space of a trained, frozen
+autoencoder of the VAE family, decoded to images.
+
+--config.autoencoder.workdir is the run directory of a `vae`, `beta_vae`, `vae_latent`, `ae`
+or `dae` run on the same dataset (a path relative to the current directory; it must stay
+there: the checkpoints of this run hold only the denoiser). Its EMA weights are restored;
+training images are encoded to z_0 = s * mu(x) (the posterior mean; s = 1 / std of the
+latents of the first autoencoder.scale_examples training images, so z_0 has unit variance as
+in the paper) in every step; the denoiser is an MLP with a time embedding over the latent
+vector (`jaxgen.models.latent_diffusion`: these autoencoders have a dense bottleneck, no
+spatial latent for a U-Net). Schedule, sampler and optimizer as in `ddpm`.
+
+    jaxgen train vae --workdir runs/vae
+    jaxgen train latent_diffusion --workdir runs/ldm --config.autoencoder.workdir=runs/vae
+
+Evaluation: python experiments/latent_diffusion.py eval WORKDIR [--config.eval.KEY=V]
+writes WORKDIR/eval/step_N/: eval.json with `ddpm`'s steps table on the decoded samples
+(FID, precision/recall, mode coverage; sampling seconds per image, decoding included) and
+training seconds per step, and steps.png. With --config.eval.pixel_run=DIR (a `ddpm` run
+already evaluated with `python experiments/ddpm.py eval DIR`) eval.json also compares the
+two: FID and sampling seconds per image per sampler, training seconds per step, parameters.
+"""
+
+import functools
+import sys
+
+from jaxgen import data, train
+from jaxgen.cli import load_experiment
+from jaxgen.models import diffusion_eval, latent_diffusion, vae_eval
+
+ddpm = load_experiment("ddpm")  # the schedule, sampler, optimizer and evaluation
+
+
+def get_config():
+    c = ddpm.get_config()
+    del c["preset"]
+    c.autoencoder = {"workdir": "runs/vae", "scale_examples": 1000}
+    c.model = {"width": 256, "depth": 3}
+    for key in ("pictures", "num_rows", "num_frames", "inpaint_mask"):
+        del c.eval[key]  # the pixel-space pictures
+    c.eval.pictures = ("steps",)
+    c.eval.pixel_run = ""  # a ddpm run directory, evaluated, to compare with
+    return c
+
+
+def restore_autoencoder(c):
+    """The frozen autoencoder of run c.autoencoder.workdir (EMA weights, newest checkpoint)
+    and its scale s; a clear error when that run is missing or of another dataset."""
+    from jaxgen.cli import restore_run
+
+    workdir = c.autoencoder.workdir
+    ae_config, _, state = restore_run(workdir, None, [])
+    if ae_config.data.name != c.data.name:
+        raise ValueError(
+            f"The autoencoder run {workdir} was trained on {ae_config.data.name}, this config "
+            f"has data.name={c.data.name}: set --config.data.name={ae_config.data.name}."
+        )
+    experiment, _ = train.read_run(workdir)
+    model = load_experiment(experiment).make_model(ae_config)
+    ae = latent_diffusion.frozen_autoencoder(model, state.ema_params)
+    images, _ = data.load_split(c.data.name, "train", c.data.get("data_dir"))
+    x = data.to_float(images[: c.autoencoder.scale_examples])
+    z = vae_eval.batched(ae.encode, x, 250)
+    return ae, latent_diffusion.latent_scale(z)
+
+
+def make_model(c):
+    return latent_diffusion.LatentDenoiser(c.model.width, c.model.depth)
+
+
+def build(c):
+    """(denoiser, autoencoder, scale, decode: z_0 -> images)."""
+    ae, scale = restore_autoencoder(c)
+    return make_model(c), ae, scale, lambda z_0: ae.decode(z_0 / scale)
+
+
+def make_task(c):
+    denoiser, ae, scale, decode = build(c)
+    schedule = ddpm.make_noise_schedule(c)
+    objective = functools.partial(latent_diffusion.objective, denoiser, schedule, ae.encode, scale)
+    return ddpm.diffusion_task(c, denoiser, objective, (ae.latent_dim,), decode)
+
+
+def evaluate(workdir, step=None, overrides=()):
+    """Tables of a latent_diffusion run WORKDIR (and the comparison with eval.pixel_run) ->
+    WORKDIR/eval/step_N/."""
+    from jaxgen.cli import restore_run
+
+    c, _, state = restore_run(workdir, step, list(overrides))
+    options = dict(c.eval)
+    pixel_run = options.pop("pixel_run")
+    pixel = diffusion_eval.read_eval(pixel_run) if pixel_run else None
+    denoiser, ae, _, decode = build(c)
+    return diffusion_eval.evaluate_diffusion(
+        denoiser,
+        ddpm.make_noise_schedule(c),
+        state.ema_params,
+        vae_eval.eval_dir(workdir, state.step),
+        dataset=c.data.name,
+        image_shape=(ae.latent_dim,),
+        sample=c.sample,
+        data_dir=c.data.get("data_dir"),
+        decode=decode,
+        step=int(state.step),
+        train_seconds=diffusion_eval.train_seconds_per_step(workdir, c.data.batch_size),
+        compare_with=pixel,
+        **options,
+    )
+
+
+if __name__ == "__main__":
+    load_experiment("vae").main(__file__, evaluate, sys.argv[1:])
