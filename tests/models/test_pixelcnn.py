@@ -214,7 +214,7 @@ def test_presets():
 def test_experiment_trains_and_reports_exact_test_bits_per_dim(data_dir, tmp_path):
     experiment, c = tiny_config("pixelcnn", data_dir)
     c.model.update({"features": 8, "num_layers": 2})
-    c.train.update({"steps": 40, "log_every": 1, "checkpoint_every": 40, "sample_every": 40})
+    c.train.update({"steps": 40, "log_every": 4, "checkpoint_every": 40, "sample_every": 40})
     state = train.run_experiment(c, experiment.make_task(c), tmp_path, experiment="pixelcnn")
     rows = [json.loads(r) for r in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert_loss_decreases(rows, 0.9)
