@@ -302,8 +302,9 @@ def decode(model, params, z):
 
 
 def sample(model, params, key, n, temperature=1.0):
-    """n images f^-1(T eps), eps ~ N(0, I), clipped to [-1, 1]: temperature T < 1 draws
-    from the sharpened p(x)^(1/T^2) of the base (Kingma & Dhariwal 2018, Sec. 5)."""
+    """n images f^-1(T eps), eps ~ N(0, I), clipped to [-1, 1]: at temperature T the base
+    N(0, T^2 I) is proportional to N(0, I)^(1/T^2), sharpened for T < 1 (Kingma & Dhariwal
+    2018, Sec. 5); T = 0 gives the single image f^-1(0)."""
     d = int(np.prod(model.image_shape))
     z = temperature * jax.random.normal(key, (n, d))
     return jnp.clip(decode(model, params, z), -1.0, 1.0)
