@@ -196,12 +196,19 @@ def summarize(records):
     return summary
 
 
+def _decimals(x, significant):
+    """Decimals that show `significant` significant digits of x (0 for x = 0)."""
+    exponent = math.floor(math.log10(abs(x)) + 1e-9) if x else 0  # 1e-9: 0.01 - ulp is 1e-2
+    return max(0, significant - 1 - exponent)
+
+
 def _cell(stat, scale):
-    """'mean +- std' to 3 significant digits of the mean; '-' for a missing number."""
+    """'mean +- std', to 3 significant digits of the mean or 2 of the std, whichever needs
+    more decimals; '-' for a missing number."""
     if stat is None:
         return "-"
     mean, std = stat["mean"] * scale, stat["std"] * scale
-    digits = max(0, 2 - math.floor(math.log10(abs(mean)))) if mean else 3
+    digits = max(_decimals(mean, 3), _decimals(std, 2))
     return f"{mean:.{digits}f} +- {std:.{digits}f}"
 
 

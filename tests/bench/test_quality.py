@@ -123,7 +123,9 @@ def test_table_has_one_row_per_family_and_marks_missing_numbers():
         )
         for s in (0, 1, 2)
     ]
-    records[1]["numbers"] = {**records[1]["numbers"], "fid": 13.0}
+    for r in records[:3]:  # the VAE's: FIDs 10, 13, 10; NLLs 30.00, 30.02, 30.04
+        r["numbers"] = {**r["numbers"], "fid": 10.0 + 3 * (r["seed"] == 1)}
+        r["numbers"]["iwae_nll_nats"] += r["seed"] / 50
     summary = quality.summarize(records)
     assert summary["vae"]["numbers"]["fid"] == {
         "mean": 11.0,
@@ -135,6 +137,7 @@ def test_table_has_one_row_per_family_and_marks_missing_numbers():
     vae, dcgan = ([c.strip() for c in line.strip("|").split("|")] for line in lines[2:4])
     assert header[:5] == ["family", "data", "steps", "FID", "KID"]
     assert vae[:5] == ["vae", "digits", "10", "11.0 +- 1.7", "0.00400 +- 0.00000"]
+    assert vae[header.index("NLL (IWAE, nats)")] == "30.020 +- 0.020"  # the std's 2 digits
     assert dcgan[header.index("NLL (IWAE, nats)")] == "-"
     assert vae[header.index("train s")] == "3.00 +- 1.00"
 
