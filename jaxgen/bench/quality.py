@@ -144,6 +144,7 @@ def run_one(run, out_dir, protocol, log=print):
             log(f"{run.family}, seed {run.seed}: done before, {done}")
             return record
     log(f"{run.family}, seed {run.seed}: training in {workdir}")
+    env = environment()  # the code that trains this seed (a later call may only re-summarise)
     t = time.perf_counter()
     state = cli.train_experiment(family.experiment, workdir, list(run.overrides))
     train_seconds = time.perf_counter() - t
@@ -158,6 +159,8 @@ def run_one(run, out_dir, protocol, log=print):
         "seed": run.seed,
         "overrides": list(run.overrides),
         "protocol": protocol._asdict(),
+        "commit": env["commit"],
+        "dirty": env["dirty"],
         "workdir": str(workdir),
         "steps": int(state.step),
         "dataset": results["dataset"],

@@ -87,6 +87,7 @@ def test_summary_files_record_protocol_environment_and_configs(benchmarks):
     [net] = summary["protocol"]["feature_nets"]
     assert net.startswith("digits_classifier/v") and summary["summary"]["vae"]["feature_net"] == net
     assert len(summary["commit"]) == 40 and isinstance(summary["dirty"], bool)
+    assert len(per_seed(out, 0)["commit"]) == 40  # the code that trained that seed
     assert {"jax", "flax", "optax", "numpy"} <= {k for k, v in summary["versions"].items() if v}
     assert summary["machine"]["cpu_count"] >= 1 and summary["machine"]["devices"]
     config = summary["configs"]["vae"]
