@@ -7,7 +7,9 @@ Evaluation: python experiments/ddpm_cond.py eval WORKDIR [--config.eval.KEY=V] w
 `ddpm`'s does (its steps table guided with sample.guidance_w) plus the guidance table: per
 weight w of eval.guidance_ws, FID, precision/recall and mode coverage, and the accuracy of
 the feature classifier on the samples for the label they were conditioned on (the sampler of
-c.sample); guidance.png: rows w, columns the classes, the same x_T per column.
+c.sample); guidance.png: rows w, columns the classes, the same x_T per column. The guided
+steps table costs twice the network evaluations of ddpm's; --config.eval.ddim_steps="()"
+--config.eval.ancestral=False leaves it out.
 """
 
 import sys

@@ -87,8 +87,9 @@ def steps_table(
 ):
     """(rows, labels, grid): per (sampler, steps) of ``sampler_options`` a row {sampler,
     steps, seconds_per_image, scores}; `grid` [rows * num_columns, ...] holds each row's first
-    `num_columns` samples (every sampler starts from the same x_T). build(reverse) -> jitted
-    (params, key) -> [batch_size, H, W, C] images (``diffusion.make_sampler``)."""
+    `num_columns` samples (every sampler starts from the same x_T), None without rows.
+    build(reverse) -> jitted (params, key) -> [batch_size, H, W, C] images
+    (``diffusion.make_sampler``)."""
     rows, labels, grid = [], {}, []
     for sampler, steps in sampler_options(ddim_steps, ancestral, schedule.num_steps):
         reverse = diffusion.reverse_process(
@@ -101,7 +102,7 @@ def steps_table(
         scores, labels = score(images, dataset, seed=seed, data_dir=data_dir)
         rows.append({"sampler": sampler, "steps": steps, "seconds_per_image": seconds, **scores})
         grid.append(images[:num_columns])
-    return rows, labels, np.concatenate(grid)
+    return rows, labels, np.concatenate(grid) if grid else None
 
 
 def guidance_table(
@@ -311,7 +312,9 @@ def evaluate_diffusion(
     """
     conditional = model.num_classes is not None
     check_pictures(pictures, conditional=conditional, pixel_space=decode is None)
-    sampler_options(ddim_steps, ancestral, schedule.num_steps)  # errors before any sampling
+    has_steps_table = bool(sampler_options(ddim_steps, ancestral, schedule.num_steps))
+    if compare_with is not None and not has_steps_table:
+        raise ValueError("Nothing to compare: set eval.ddim_steps or eval.ancestral.")
     inpainting_mask(inpaint_mask, 1, 1)
     if conditional and guidance_ws and batch_size % model.num_classes:
         raise ValueError(
@@ -359,7 +362,7 @@ def evaluate_diffusion(
         "steps_table": rows,
     }
     files = {}
-    if "steps" in pictures:
+    if "steps" in pictures and has_steps_table:
         save_grid(out_dir / "steps.png", grid, len(grid) // len(rows))
         files["steps"] = "steps.png"
     if conditional and guidance_ws:

@@ -146,6 +146,8 @@ def test_eval_errors_before_sampling(data_dir, tmp_path):
         evaluate(inpaint_mask="top")
     with pytest.raises(ValueError, match="batch_size=12 must be a multiple of the 10 classes"):
         evaluate(guidance_ws=(1.0,), batch_size=12)
+    with pytest.raises(ValueError, match="Nothing to compare: set eval.ddim_steps"):
+        evaluate(ddim_steps=(), ancestral=False, compare_with={"dataset": "digits"})
     with pytest.raises(ValueError, match="scored with digits_classifier/v0 on digits"):
         evaluate(compare_with={"dataset": "digits", "feature_net": "digits_classifier/v0"})
     assert not any(tmp_path.iterdir())
