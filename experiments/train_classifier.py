@@ -1,15 +1,19 @@
 """Classifier of an offline dataset: the feature network of its FID / KID / IS.
 
-    python experiments/train_classifier.py --config.data.name=fashion_mnist
+    # fashion_mnist v2: two convs per block, dropout 0.2, random mirroring, 5,000 steps
+    python experiments/train_classifier.py --config.data.name=fashion_mnist \
+        --config.model.convs_per_block=2 --config.model.dropout_rate=0.2 \
+        --config.augment.flip=True --config.train.steps=5000
+    # digits v1: the defaults
     python experiments/train_classifier.py --config.data.name=digits --config.train.steps=1500
 
 trains a ConvClassifier with cross-entropy through the shared fit loop, measures the final
 parameters' accuracy on the whole test split and writes them, versioned, to
-jaxgen/metrics/weights/<dataset>_classifier_v<VERSION>.npz with a JSON sidecar
-(jaxgen.metrics.classifier). `jaxgen train train_classifier` trains, no export. The
-defaults reproduce the committed networks (no augmentation, no dropout); `config.model`
-also sets two convs per block and dropout, `config.augment` random mirroring (garments
-keep their class, digits do not) and +-s px shifts.
+jaxgen/metrics/weights/<dataset>_classifier_v<version>.npz with a JSON sidecar
+(jaxgen.metrics.classifier.VERSIONS holds each dataset's current version; the sidecar
+records the command). `jaxgen train train_classifier` trains, no export. `config.model`
+sets convs per block and dropout, `config.augment` random mirroring (garments keep their
+class, digits do not) and +-s px shifts.
 """
 
 import argparse

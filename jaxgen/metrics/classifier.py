@@ -11,7 +11,9 @@ array per parameter, keyed by its flax path joined with ``'/'`` (``Conv_0/kernel
 JSON sidecar ``<same name>.json`` recording the version, the architecture, the seed, the
 steps, the test accuracy, the command that produced the file and the file's sha256, which
 :func:`load_feature_net` checks. Cached reference statistics are keyed by version and sha256,
-so any change to what the network computes (architecture, feature layer) needs a new VERSION.
+so any change to what the network computes (architecture, feature layer) needs a new
+version. Each dataset's version moves on its own (:data:`VERSIONS`), so retraining one
+dataset's network leaves the numbers reported with the others' valid.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from flax import traverse_util
 from jaxgen import data
 from jaxgen.models.classifier import ConvClassifier
 
-VERSION = 1
+# The current version of each dataset's network (the sidecar records its recipe).
+VERSIONS = {"digits": 1, "fashion_mnist": 2}
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 TRAIN_COMMAND = "python experiments/train_classifier.py --config.data.name={dataset}"
 
@@ -61,9 +64,14 @@ class FeatureNet(NamedTuple):
         return f"{self.name}/v{self.version}"
 
 
-def weights_path(dataset: str, version: int = VERSION, weights_dir=WEIGHTS_DIR) -> Path:
+def version(dataset: str) -> int:
+    """The current version of ``dataset``'s network (1 for a dataset that has none yet)."""
+    return VERSIONS.get(dataset, 1)
+
+
+def weights_path(dataset: str, weights_dir=WEIGHTS_DIR) -> Path:
     """``weights_dir/<dataset>_classifier_v<version>.npz`` (its sidecar: suffix ``.json``)."""
-    return Path(weights_dir) / f"{dataset}_classifier_v{version}.npz"
+    return Path(weights_dir) / f"{dataset}_classifier_v{version(dataset)}.npz"
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -130,14 +138,14 @@ def save_feature_net(
 ) -> Path:
     """Write ``params`` (float32, '/'-joined paths) and the JSON sidecar (``info`` plus
     dataset, version, architecture, sha256), both atomically; returns the .npz path."""
-    path = weights_path(dataset, VERSION, weights_dir)
+    path = weights_path(dataset, weights_dir)
     flat = traverse_util.flatten_dict(jax.device_get(dict(params)), sep="/")
     buffer = io.BytesIO()
     np.savez(buffer, **{k: np.asarray(v, np.float32) for k, v in flat.items()})
     content = buffer.getvalue()
     sidecar = {
         "dataset": dataset,
-        "version": VERSION,
+        "version": version(dataset),
         "model": {
             "num_classes": model.num_classes,
             "widths": list(model.widths),
@@ -156,9 +164,11 @@ def save_feature_net(
 
 
 def available_feature_nets(weights_dir=WEIGHTS_DIR) -> list[str]:
-    """Datasets with a version-:data:`VERSION` classifier in ``weights_dir``."""
-    suffix = f"_classifier_v{VERSION}.npz"
-    return sorted(p.name[: -len(suffix)] for p in Path(weights_dir).glob(f"*{suffix}"))
+    """Datasets whose current-version classifier is in ``weights_dir``."""
+    names = (
+        p.name.split("_classifier_v")[0] for p in Path(weights_dir).glob("*_classifier_v*.npz")
+    )
+    return sorted(d for d in set(names) if weights_path(d, weights_dir).is_file())
 
 
 def load_feature_net(dataset: str, weights_dir=WEIGHTS_DIR) -> FeatureNet:
@@ -168,12 +178,12 @@ def load_feature_net(dataset: str, weights_dir=WEIGHTS_DIR) -> FeatureNet:
     when there is none, and ``ValueError`` when the weights file is not the one the
     sidecar describes (modified, truncated, or from another run).
     """
-    path = weights_path(dataset, VERSION, weights_dir)
+    path = weights_path(dataset, weights_dir)
     sidecar_path = path.with_suffix(".json")
     if not path.is_file() or not sidecar_path.is_file():
         raise FileNotFoundError(
-            f"no classifier feature network v{VERSION} for dataset {dataset!r}: {path} or its "
-            f"sidecar {sidecar_path.name} is missing. Available: "
+            f"no classifier feature network v{version(dataset)} for dataset {dataset!r}: {path} "
+            f"or its sidecar {sidecar_path.name} is missing. Available: "
             f"{', '.join(available_feature_nets(weights_dir)) or 'none'}. Train one with "
             f"`{TRAIN_COMMAND.format(dataset=dataset)}`."
         )

@@ -19,7 +19,7 @@ FASHION_MNIST = pytest.mark.skipif(
 )
 # Accuracy each committed network is stated to reach on its whole test split.
 STATED_ACCURACY = [
-    pytest.param("fashion_mnist", 0.924, marks=FASHION_MNIST),
+    pytest.param("fashion_mnist", 0.93, marks=FASHION_MNIST),
     pytest.param("digits", 0.99),
 ]
 
@@ -47,9 +47,9 @@ def test_committed_classifier_reaches_stated_test_accuracy(dataset, accuracy, da
 @pytest.mark.parametrize("dataset", ["fashion_mnist", "digits"])
 def test_weights_files_are_small_and_documented(dataset):
     path = classifier.weights_path(dataset)
-    assert path.stat().st_size < 2 * 2**20
+    assert path.stat().st_size < 4 * 2**20  # float32 weights of a ~0.55M-parameter network
     info = json.loads(path.with_suffix(".json").read_text())
-    assert info["version"] == classifier.VERSION and info["dataset"] == dataset
+    assert info["version"] == classifier.version(dataset) and info["dataset"] == dataset
     assert info["command"].startswith("python experiments/train_classifier.py")
     assert {"seed", "steps", "test_accuracy", "sha256", "model"} <= info.keys()
     with np.load(path) as npz:
