@@ -114,9 +114,6 @@ def evaluate(workdir, step=None, overrides=()):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["eval"]:
-        vae_eval.eval_main(evaluate, sys.argv[2:])
-    else:
-        from jaxgen.cli import main
+    from jaxgen.cli import experiment_main
 
-        main(["train", __file__, *sys.argv[1:]])
+    experiment_main(__file__, evaluate, sys.argv[1:])

@@ -21,7 +21,6 @@ noisy / denoised / clean) and reconstructions.png.
 import sys
 
 from jaxgen.cli import load_experiment
-from jaxgen.models import vae_eval
 
 ae = load_experiment("ae")  # the same model, task and evaluation; only the config differs
 make_model, make_task, evaluate = ae.make_model, ae.make_task, ae.evaluate
@@ -35,9 +34,6 @@ def get_config():
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["eval"]:
-        vae_eval.eval_main(evaluate, sys.argv[2:])
-    else:
-        from jaxgen.cli import main
+    from jaxgen.cli import experiment_main
 
-        main(["train", __file__, *sys.argv[1:]])
+    experiment_main(__file__, evaluate, sys.argv[1:])

@@ -39,7 +39,6 @@ import ml_collections
 import optax
 
 from jaxgen import data, train
-from jaxgen.cli import load_experiment
 from jaxgen.diffusion import make_schedule
 from jaxgen.models import diffusion, diffusion_eval, unet, vae_eval
 
@@ -198,4 +197,6 @@ def evaluate(workdir, step=None, overrides=()):
 
 
 if __name__ == "__main__":
-    load_experiment("vae").main(__file__, evaluate, sys.argv[1:])
+    from jaxgen.cli import experiment_main
+
+    experiment_main(__file__, evaluate, sys.argv[1:])

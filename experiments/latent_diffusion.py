@@ -109,4 +109,6 @@ def evaluate(workdir, step=None, overrides=()):
 
 
 if __name__ == "__main__":
-    load_experiment("vae").main(__file__, evaluate, sys.argv[1:])
+    from jaxgen.cli import experiment_main
+
+    experiment_main(__file__, evaluate, sys.argv[1:])

@@ -142,16 +142,7 @@ def evaluate_with(make_model, wrap, workdir, step=None, overrides=()):
 evaluate = functools.partial(evaluate_with, make_model, vae_eval.conv_vae)
 
 
-def main(script, evaluate, argv):
-    """`python SCRIPT eval WORKDIR ...` evaluates a run with `evaluate`; anything else
-    trains SCRIPT."""
-    if argv[:1] == ["eval"]:
-        vae_eval.eval_main(evaluate, argv[1:])
-    else:
-        from jaxgen.cli import main as cli_main
-
-        cli_main(["train", script, *argv])
-
-
 if __name__ == "__main__":
-    main(__file__, evaluate, sys.argv[1:])
+    from jaxgen.cli import experiment_main
+
+    experiment_main(__file__, evaluate, sys.argv[1:])

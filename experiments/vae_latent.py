@@ -107,4 +107,6 @@ evaluate = functools.partial(vae_experiment.evaluate_with, make_model, vae_eval.
 
 
 if __name__ == "__main__":
-    vae_experiment.main(__file__, evaluate, sys.argv[1:])
+    from jaxgen.cli import experiment_main
+
+    experiment_main(__file__, evaluate, sys.argv[1:])

@@ -353,6 +353,17 @@ def split_args(p, sub, argv):
     return args, rest
 
 
+def experiment_main(script, evaluate, argv):
+    """`python SCRIPT eval WORKDIR [--step N] [--config.eval.KEY=V ...]` evaluates a run of
+    SCRIPT with `evaluate(workdir, step=, overrides=)`; anything else is `jaxgen train SCRIPT`."""
+    if argv[:1] == ["eval"]:
+        from jaxgen.models import vae_eval
+
+        vae_eval.eval_main(evaluate, argv[1:])
+    else:
+        main(["train", script, *argv])
+
+
 def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("jaxgen").setLevel(logging.INFO)
