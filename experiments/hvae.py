@@ -23,8 +23,6 @@ in nats and bits/dim; reconstruction MSE), samples.png (ancestral), reconstructi
 import functools
 import sys
 
-import ml_collections
-
 from jaxgen import data
 from jaxgen.cli import load_experiment
 from jaxgen.models import hvae, vae_eval
@@ -61,10 +59,7 @@ PRESETS = {
 
 
 def get_config():
-    c = ml_collections.ConfigDict()
-    c.seed = 0
-    c.preset = "quick"
-    c.data = {"name": "digits", "batch_size": 64}
+    c = vae_experiment.get_config()
     c.model = {
         "z1_dim": 12,
         "z2_dim": 4,
@@ -73,29 +68,8 @@ def get_config():
         "likelihood": "discretized_logistic",
         "upsample": "transpose",
     }
-    c.loss = {"beta": 1.0, "warmup_steps": 500}
-    c.train = {
-        "steps": 3000,
-        "learning_rate": 1e-3,
-        "ema_decay": 0.999,
-        "log_every": 50,
-        "checkpoint_every": 1000,
-        "sample_every": 500,
-        "num_samples": 64,
-    }
-    c.eval = {
-        "seed": 0,
-        "num_examples": 0,
-        "batch_size": 250,
-        "iwae_k": 1000,
-        "iwae_chunk": 100,
-        "iwae_batch_size": 10,
-        "iwae_num_examples": 0,
-        "num_fid_samples": 0,
-        "pictures": ("samples", "reconstructions"),
-        "num_rows": 8,
-        "num_steps": 8,
-    }
+    c.loss.warmup_steps = 500
+    c.eval.pictures = ("samples", "reconstructions")
     return c
 
 

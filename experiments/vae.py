@@ -61,6 +61,29 @@ PRESETS = {
 }
 
 
+# Presets of the experiments that study one setting of this VAE (beta_vae, vae_latent): the
+# data and schedule of PRESETS; their latent size, likelihood and KL weight stay their own.
+STUDY_PRESETS = {
+    "quick": {},
+    "cpu": {
+        "data.name": "fashion_mnist",
+        "train.steps": 12000,
+        "train.checkpoint_every": 4000,
+        "train.sample_every": 4000,
+        "eval.iwae_num_examples": 1000,
+    },
+    "gpu": {
+        "data.name": "fashion_mnist",
+        "data.batch_size": 128,
+        "model.widths": (64, 128),
+        "train.steps": 50000,
+        "train.checkpoint_every": 5000,
+        "train.sample_every": 5000,
+        "eval.iwae_batch_size": 100,
+    },
+}
+
+
 def get_config():
     c = ml_collections.ConfigDict()
     c.seed = 0

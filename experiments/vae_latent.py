@@ -23,78 +23,23 @@ per-dimension KL), scatter.png, manifold.png, interpolation.png, arithmetic.png
 import functools
 import sys
 
-import ml_collections
-
 from jaxgen.cli import load_experiment
 from jaxgen.models import vae, vae_eval
 
 vae_experiment = load_experiment("vae")  # the model, task, evaluation and entry point
 make_model = vae_experiment.make_model
 
-PRESETS = {
-    "quick": {},
-    "cpu": {
-        "data.name": "fashion_mnist",
-        "train.steps": 12000,
-        "train.checkpoint_every": 4000,
-        "train.sample_every": 4000,
-        "eval.iwae_num_examples": 1000,
-    },
-    "gpu": {
-        "data.name": "fashion_mnist",
-        "data.batch_size": 128,
-        "model.widths": (64, 128),
-        "train.steps": 50000,
-        "train.checkpoint_every": 5000,
-        "train.sample_every": 5000,
-        "eval.iwae_batch_size": 100,
-    },
-}
+PRESETS = vae_experiment.STUDY_PRESETS
 
 
 def get_config():
-    c = ml_collections.ConfigDict()
-    c.seed = 0
-    c.preset = "quick"
-    c.data = {"name": "digits", "batch_size": 64}
-    c.model = {
-        "latent_dim": 2,
-        "widths": (32, 64),
-        "likelihood": "discretized_logistic",
-        "upsample": "transpose",
-    }
-    c.loss = {"beta": 1.0, "warmup_steps": 0}
-    c.train = {
-        "steps": 3000,
-        "learning_rate": 1e-3,
-        "ema_decay": 0.999,
-        "log_every": 50,
-        "checkpoint_every": 1000,
-        "sample_every": 500,
-        "num_samples": 64,
-    }
-    c.eval = {
-        "seed": 0,
-        "num_examples": 0,
-        "batch_size": 250,
-        "iwae_k": 1000,
-        "iwae_chunk": 100,
-        "iwae_batch_size": 10,
-        "iwae_num_examples": 0,
-        "num_fid_samples": 0,
-        "pictures": (
-            "scatter",
-            "manifold",
-            "interpolation",
-            "arithmetic",
-            "samples",
-            "reconstructions",
-        ),
-        "num_rows": 8,
-        "num_steps": 8,
-        "arithmetic_classes": (9, 7),
-        "manifold_size": 15,
-    }
+    c = vae_experiment.get_config()
+    c.model.latent_dim = 2
+    c.model.likelihood = "discretized_logistic"
+    c.eval.pictures = (
+        "scatter", "manifold", "interpolation", "arithmetic", "samples", "reconstructions",
+    )  # fmt: skip
+    c.eval.manifold_size = 15
     return c
 
 
