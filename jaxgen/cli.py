@@ -8,6 +8,8 @@ jaxgen eval DIR [--metrics fid,kid,is,pr,modes] [--n 10000] [--seed 0] [--step N
 jaxgen bench [--config.KEY=VALUE ...]            throughput vs PyTorch (BENCHMARKS.md)
 jaxgen bench --quality [--seeds 0,1,2] [--preset quick] [--families vae,dcgan,ddpm]
                        [--out DIR]               seeded quality benchmark (README)
+jaxgen summarize DIR [DIR ...] [--keys fid,recon_mse] [--out table.md]
+                                                 mean +- std over seeds of evaluated runs
 """
 
 import argparse
@@ -249,6 +251,25 @@ def bench_quality(args, overrides):
     quality.run(runs, args.preset, args.out)
 
 
+def cmd_summarize(args, overrides):
+    from jaxgen.bench import quality
+
+    if overrides:
+        raise UsageError(f"{overrides[0].split('=')[0]}: summarize takes no --config options.")
+    try:
+        summary = quality.summarize_runs(args.workdirs)
+        columns = quality.columns(summary, args.keys.split(",") if args.keys else None)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    text = quality.table(summary, columns)
+    print(text, end="")
+    if args.out:
+        from jaxgen.train.writers import write_atomic
+
+        write_atomic(args.out, lambda p: Path(p).write_text(text))
+        print(f"Wrote {args.out}")
+
+
 BENCH_DEFAULTS = {"seeds": "0,1,2", "preset": "quick", "families": "vae,dcgan,ddpm",
                   "out": "runs/quality"}  # fmt: skip
 
@@ -336,6 +357,18 @@ def parser():
     b.add_argument("--families", default=BENCH_DEFAULTS["families"], help="comma-separated")
     b.add_argument("--out", default=BENCH_DEFAULTS["out"], help="output directory")
     b.set_defaults(fn=cmd_bench)
+    m = sub.add_parser(
+        "summarize",
+        help="mean +- std over seeds of evaluated runs (markdown table)",
+        formatter_class=fmt,
+        description="Groups run directories named NAME_s<seed> by NAME (their configs may "
+        "differ in seed only) and tabulates mean +- std (ddof 1) of the numbers in their "
+        "eval.json (jaxgen eval) and eval/step_N/eval.json (python experiments/X.py eval).",
+    )
+    m.add_argument("workdirs", nargs="+", metavar="DIR", help="evaluated run directories")
+    m.add_argument("--keys", default=None, help="comma-separated (None: the headline numbers)")
+    m.add_argument("--out", default=None, help="also write the table to this file")
+    m.set_defaults(fn=cmd_summarize)
     return p, sub
 
 

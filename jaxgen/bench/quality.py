@@ -21,6 +21,7 @@ its experiment's own evaluation (test-set -ELBO and IWAE NLL). Written to OUT:
 import datetime
 import json
 import math
+import re
 import statistics
 import sys
 import time
@@ -69,6 +70,14 @@ COLUMNS = (
     ("neg_elbo_nats", "-ELBO (nats)", 1),
     ("iwae_nll_bpd", "NLL (bits/dim)", 1),
     ("train_seconds", "train s", 1),
+)
+# `jaxgen summarize`'s default columns: COLUMNS' numbers and the autoencoders'.
+SUMMARY_COLUMNS = (
+    *COLUMNS[:-1],
+    ("active_units", "active dims", 1),
+    ("recon_mse", "recon MSE", 1),
+    ("denoise_mse", "denoised MSE", 1),
+    ("perplexity", "codebook perplexity", 1),
 )
 NLL_KEYS = ("iwae_nll_nats", "neg_elbo_nats", "iwae_nll_bpd", "neg_elbo_bpd")
 
@@ -215,21 +224,95 @@ def _cell(stat, scale):
     return f"{mean:.{digits}f} +- {std:.{digits}f}"
 
 
-def table(summary, seeds):
-    """The cross-family markdown table: mean +- std over `seeds`, one row per family."""
-    header = ["family", "data", "steps", *(h for _, h, _ in COLUMNS)]
+def table(summary, columns=COLUMNS):
+    """Markdown table of `summary` (from `summarize` or `summarize_runs`): one row per family
+    or run group, mean +- std over its seeds for each (name, header, scale) of `columns`."""
+    header = ["family", "data", "steps", "seeds", *(h for _, h, _ in columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for family, s in summary.items():
-        cells = [family, s["dataset"], str(s["steps"])]
-        cells += [_cell(s["numbers"].get(k), scale) for k, _, scale in COLUMNS]
+        cells = [family, s["dataset"], str(s["steps"]), ",".join(map(str, s["seeds"]))]
+        cells += [_cell(s["numbers"].get(k), scale) for k, _, scale in columns]
         lines.append("| " + " | ".join(cells) + " |")
     nets = ", ".join(sorted({s["feature_net"] for s in summary.values()}))
     lines.append(
-        f"\nmean +- std (ddof 1) over seeds {','.join(map(str, seeds))}. FID, KID and "
-        f"precision/recall with the classifier features of {nets} (sample key and subsets: "
-        f"seed {EVAL_SEED}); '-': the model has no such number."
+        f"\nmean +- std (ddof 1) over each row's seeds. FID, KID and precision/recall with "
+        f"the classifier features of {nets} (sample key and subsets: seed {EVAL_SEED}); "
+        "'-': the model has no such number."
     )
     return "\n".join(lines) + "\n"
+
+
+# runs/vae_cpu_s0, runs/vae_cpu_s1 -> group vae_cpu; OUT/vae/seed_0 (--quality) -> vae
+SEED_SUFFIX = re.compile(r"(_s|[_/]?seed_?)\d+$")
+
+
+def run_numbers(workdir):
+    """The scalar results of a run directory: its experiment's newest evaluation
+    (eval/step_N/eval.json) and `jaxgen eval`'s eval.json, the metric names without their
+    feature-net suffix; {} for a run without either."""
+    workdir = Path(workdir)
+    files = [*sorted(workdir.glob("eval/step_*/eval.json"))[-1:], workdir / "eval.json"]
+    numbers = {}
+    for f in filter(Path.exists, files):
+        results = json.loads(f.read_text())
+        suffix = f"_{results.get('dataset')}_classifier"  # fid_digits_classifier -> fid
+        for k, v in results.items():
+            if isinstance(v, int | float) and not isinstance(v, bool) and k not in ("seed", "step"):
+                numbers[k.removesuffix(suffix)] = v
+    return numbers
+
+
+def summarize_runs(workdirs):
+    """`summarize` for run directories named GROUP_s<seed> or GROUP/seed_<seed> (`jaxgen
+    summarize`): one group per name without the seed suffix, whose configs may differ in
+    `seed` only (ValueError otherwise, or for a directory that is not a run)."""
+    groups = {}
+    for d in map(Path, workdirs):
+        if not (d / "config.json").exists():
+            raise ValueError(
+                f"{d} is not a run directory (no config.json); pass `jaxgen train` runs."
+            )
+        groups.setdefault(Path(SEED_SUFFIX.sub("", d.as_posix())).name, []).append(d)
+    summary = {}
+    for name, dirs in groups.items():
+        configs = [json.loads((d / "config.json").read_text()) for d in dirs]
+        unseeded = [{k: v for k, v in flatten(c).items() if k != "seed"} for c in configs]
+        first = unseeded[0]
+        diff = sorted(
+            {k for u in unseeded for k in u.keys() | first.keys() if u.get(k) != first.get(k)}
+        )
+        if diff:
+            raise ValueError(
+                f"runs of group {name!r} differ in {', '.join(diff)}, not only in seed; "
+                "give them different names."
+            )
+        numbers = [run_numbers(d) for d in dirs]
+        evals = [json.loads(f.read_text()) for d in dirs if (f := d / "eval.json").exists()]
+        summary[name] = {
+            "dataset": configs[0]["data"]["name"],
+            "feature_net": evals[0]["feature_net"] if evals else "-",
+            "steps": configs[0]["train"]["steps"],
+            "seeds": [c["seed"] for c in configs],
+            "numbers": {
+                k: mean_std([n[k] for n in numbers]) for k in set.intersection(*map(set, numbers))
+            },
+        }
+    return summary
+
+
+def columns(summary, keys=None):
+    """Table columns (name, header, scale) for `summary`: `keys` (ValueError for one that no
+    row has, naming those there are), or the SUMMARY_COLUMNS that some row has."""
+    present = set().union(*(s["numbers"] for s in summary.values()))
+    if keys is None:
+        return tuple(c for c in SUMMARY_COLUMNS if c[0] in present)
+    missing = [k for k in keys if k not in present]
+    if missing:
+        raise ValueError(
+            f"no run has a number {missing[0]!r}; there are: {', '.join(sorted(present))}."
+        )
+    headers = {name: header for name, header, _ in SUMMARY_COLUMNS}
+    return tuple((k, headers.get(k, k), 1) for k in keys)
 
 
 def write_json(path, value):
@@ -268,7 +351,7 @@ def run(runs, preset, out_dir, protocol=None, log=print):
         "summary": summary,
     }
     write_json(out_dir / "quality.json", result)
-    text = table(summary, seeds)
+    text = table(summary)
     write_atomic(out_dir / "quality.md", lambda p: Path(p).write_text(text))
     log(f"\n{text}\nWrote {out_dir / 'quality.md'} and {out_dir / 'quality.json'}")
     return result

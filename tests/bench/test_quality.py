@@ -4,6 +4,7 @@ protocol promises."""
 
 import contextlib
 import json
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -97,7 +98,9 @@ def test_summary_files_record_protocol_environment_and_configs(benchmarks):
     fids = [per_seed(out, s)["numbers"]["fid"] for s in (0, 1)]
     assert stats["mean"] == pytest.approx(np.mean(fids))
     assert stats["std"] == pytest.approx(np.std(fids, ddof=1))
-    assert (out / "quality.md").read_text().splitlines()[2].startswith("| vae | digits | 3 | ")
+    assert (
+        (out / "quality.md").read_text().splitlines()[2].startswith("| vae | digits | 3 | 0,1 | ")
+    )
 
 
 def test_a_second_call_reuses_the_seeds_done(benchmarks):
@@ -133,14 +136,56 @@ def test_table_has_one_row_per_family_and_marks_missing_numbers():
         "std": pytest.approx(np.std([10, 13, 10], ddof=1)),
     }
     assert summary["dcgan"]["numbers"]["fid"] == {"mean": 20.0, "std": 0.0}
-    lines = quality.table(summary, [0, 1, 2]).splitlines()
+    lines = quality.table(summary).splitlines()
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     vae, dcgan = ([c.strip() for c in line.strip("|").split("|")] for line in lines[2:4])
-    assert header[:5] == ["family", "data", "steps", "FID", "KID"]
-    assert vae[:5] == ["vae", "digits", "10", "11.0 +- 1.7", "0.00400 +- 0.00000"]
+    assert header[:6] == ["family", "data", "steps", "seeds", "FID", "KID"]
+    assert vae[:6] == ["vae", "digits", "10", "0,1,2", "11.0 +- 1.7", "0.00400 +- 0.00000"]
     assert vae[header.index("NLL (IWAE, nats)")] == "30.020 +- 0.020"  # the std's 2 digits
     assert dcgan[header.index("NLL (IWAE, nats)")] == "-"
     assert vae[header.index("train s")] == "3.00 +- 1.00"
+
+
+def test_summarize_runs_recomputes_the_benchmark_summary_from_the_run_directories(benchmarks):
+    """A second formulation: `jaxgen summarize` of the benchmark's run directories reads
+    their eval files and gives the numbers quality.json summarised from its own records."""
+    dirs = [benchmarks["a"] / "vae" / f"seed_{s}" for s in (0, 1)]
+    [(name, summary)] = quality.summarize_runs(dirs).items()
+    expected = json.loads((benchmarks["a"] / "quality.json").read_text())["summary"]["vae"]
+    assert name == "vae" and summary["seeds"] == [0, 1] and summary["steps"] == 3
+    assert summary["feature_net"] == expected["feature_net"]
+    for key in ("fid", "kid", "precision", "recall", "iwae_nll_nats", "neg_elbo_nats"):
+        assert summary["numbers"][key] == pytest.approx(expected["numbers"][key]), key
+
+
+def test_summarize_command_writes_the_table_and_rejects_mixed_or_unknown(
+    benchmarks, tmp_path, capsys
+):
+    dirs = [str(benchmarks["a"] / "vae" / f"seed_{s}") for s in (0, 1)]
+    out = tmp_path / "table.md"
+    cli.main(["summarize", *dirs, "--keys", "fid,iwae_nll_nats", "--out", str(out)])
+    lines = out.read_text().splitlines()
+    assert lines[0] == "| family | data | steps | seeds | FID | NLL (IWAE, nats) |"
+    assert (
+        lines[2].startswith("| vae | digits | 3 | 0,1 | ")
+        and out.read_text() in capsys.readouterr().out
+    )
+    other = tmp_path / "vae_s2"  # seed 2 "of the same group", trained with another lr
+    other.mkdir()
+    config = json.loads((Path(dirs[0]) / "config.json").read_text())
+    config["seed"], config["train"]["learning_rate"] = 2, 0.5
+    (other / "config.json").write_text(json.dumps(config))
+    for argv, message in (
+        (
+            [*dirs, str(other)],
+            "runs of group 'vae' differ in train.learning_rate, not only in seed",
+        ),
+        ([*dirs, "--keys", "fid,fdi"], "no run has a number 'fdi'; there are: "),
+        ([str(tmp_path)], "is not a run directory (no config.json)"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["summarize", *argv])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_bench_help_lists_options_and_throughput_config_with_defaults(capsys):
