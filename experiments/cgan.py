@@ -1,7 +1,7 @@
 """Conditional GAN (Mirza & Osindero 2014) with the DCGAN networks: the label is fed to both
 G (one-hot, concatenated to z) and D (one-hot maps, concatenated to the image). The sample
 hook shows one row per class, the same z in every row. The dcgan config and wiring
-otherwise (presets included: get_config("gpu") for Fashion-MNIST)."""
+otherwise (presets included: --config.preset=gpu for Fashion-MNIST)."""
 
 import sys
 

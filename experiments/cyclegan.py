@@ -7,7 +7,7 @@ The sample hook shows rows a, G(a), F(G(a)), b, F(b), G(F(b)) of test images: a 
 translation keeps the pose and sole of its input and changes the shaft.
 
 CPU preset (default): 28x28, small widths, ~20 min on 2 cores. GPU preset:
-get_config("gpu"), i.e. --config.train.steps=20000 --config.model.widths="(64, 128)"
+--config.preset=gpu, i.e. --config.train.steps=20000 --config.model.widths="(64, 128)"
 --config.model.num_res_blocks=6 --config.model.d_widths="(64, 128)"
 """
 
@@ -30,6 +30,7 @@ GPU = {
 def get_config(preset="cpu"):
     c = ml_collections.ConfigDict()
     c.seed = 0
+    c.preset = preset
     # domains: the class labels of A and B; batch_size: images per domain and step.
     c.data = {"name": "fashion_mnist", "batch_size": 16, "domains": (7, 9)}
     c.model = {"widths": (32, 64), "num_res_blocks": 3, "d_widths": (32, 64)}

@@ -5,10 +5,10 @@ norm in both, ReLU + tanh in G, LeakyReLU in D, no hidden fully connected layers
 `jaxgen sample runs/dcgan --config.sample.grid=interpolation --out walk.png`.
 
 The config is shared by cgan, wgan_gp, sngan and msggan, which change only its values.
-CPU preset (default): 8x8 digits, ~20 min on 2 cores. GPU preset: get_config("gpu"), i.e.
+CPU preset (default): 8x8 digits, ~20 min on 2 cores. GPU preset: --config.preset=gpu, i.e.
 --config.data.name=fashion_mnist --config.data.batch_size=128 --config.train.steps=30000
 --config.model.widths="(128, 256)" --config.model.latent_dim=100. Quick preset:
-get_config("quick"), the CPU preset for 2,000 steps (~2 CPU-minutes; `jaxgen bench --quality`).
+--config.preset=quick, the CPU preset for 2,000 steps (~2 CPU-minutes; `jaxgen bench --quality`).
 """
 
 import ml_collections
@@ -33,6 +33,7 @@ PRESETS = {
 def get_config(preset="cpu"):
     c = ml_collections.ConfigDict()
     c.seed = 0
+    c.preset = preset
     c.data = {"name": "digits", "batch_size": 64}
     # widths: D's conv widths, G's in reverse; one factor 2 of resolution per width.
     c.model = {

@@ -4,7 +4,7 @@ sees all of them, each concatenated to its features of the same size, while the 
 enter as an average-pooled pyramid. Gradients reach every generator scale at once from the
 first step, with no growing schedule. The sample hook shows one row per scale; use
 --config.sample.grid=samples for FID. The dcgan config and wiring otherwise (presets
-included: get_config("gpu") for Fashion-MNIST, scales 7, 14, 28)."""
+included: --config.preset=gpu for Fashion-MNIST, scales 7, 14, 28)."""
 
 import sys
 

@@ -6,7 +6,7 @@ and outlines drop the fill that L1 alone can only blur). The sample hook shows (
 output, target) triplets of test images.
 
 CPU preset (default): Fashion-MNIST 28x28, small widths, ~20 min on 2 cores. GPU preset:
-get_config("gpu"), i.e. --config.data.batch_size=64 --config.train.steps=20000
+--config.preset=gpu, i.e. --config.data.batch_size=64 --config.train.steps=20000
 --config.model.widths="(64, 128)" --config.model.d_widths="(64, 128)"
 """
 
@@ -31,6 +31,7 @@ GPU = {
 def get_config(preset="cpu"):
     c = ml_collections.ConfigDict()
     c.seed = 0
+    c.preset = preset
     c.data = {"name": "fashion_mnist", "batch_size": 32, "edge_threshold": paired.EDGE_THRESHOLD}
     # widths: U-Net levels (28x28 -> 14 -> 7); d_widths: PatchGAN convs.
     c.model = {"widths": (32, 64), "d_widths": (32, 64), "dropout_rate": 0.5}

@@ -2,7 +2,7 @@
 layer) divided by its largest singular value, estimated by one step of power iteration per
 update (u vectors in the model state); no batch norm in D, the hinge loss, Adam 2e-4,
 beta1 0.5, one D update per G update (the paper's setting C). The dcgan networks and
-wiring otherwise (presets included: get_config("gpu") for Fashion-MNIST)."""
+wiring otherwise (presets included: --config.preset=gpu for Fashion-MNIST)."""
 
 import sys
 

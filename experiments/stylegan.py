@@ -6,7 +6,7 @@ style-mixing grid (coarse styles from the top row, the rest from the left column
 --config.sample.grid=samples for FID.
 
 CPU preset (default): 8x8 digits (styles at 4x4 and 8x8), ~20 min on 2 cores. GPU preset:
-get_config("gpu"), i.e. --config.data.name=fashion_mnist --config.data.batch_size=128
+--config.preset=gpu, i.e. --config.data.name=fashion_mnist --config.data.batch_size=128
 --config.train.steps=30000 --config.model.widths="(64, 128, 256)" --config.model.w_dim=128
 --config.model.mapping_depth=8 --config.model.latent_dim=128 --config.sample.crossover=4
 """
@@ -33,6 +33,7 @@ GPU = {
 def get_config(preset="cpu"):
     c = ml_collections.ConfigDict()
     c.seed = 0
+    c.preset = preset
     c.data = {"name": "digits", "batch_size": 64}
     # widths: one synthesis block per width (coarse to fine in reverse), 2 styles each.
     c.model = {

@@ -3,7 +3,7 @@ the Wasserstein loss f(G(z)) - f(x) + lambda (||grad f(x_hat)|| - 1)^2, lambda =
 layer norm instead of batch norm in the critic (the penalty is per example); Adam 1e-4,
 beta1 0, beta2 0.9 as in the paper. d_real_logit - d_fake_logit in metrics.jsonl is the
 critic's estimate of the Wasserstein distance. The dcgan networks and wiring otherwise
-(presets included: get_config("gpu") for Fashion-MNIST)."""
+(presets included: --config.preset=gpu for Fashion-MNIST)."""
 
 import sys
 

@@ -34,6 +34,7 @@ CLI_CASES = {
         "unknown kind 'minmax'",
     ),
     "unknown-preset": (["train", "vae", "--config.preset=quik"], "Unknown preset 'quik'"),
+    "unknown-gan-preset": (["train", "wgan_gp", "--config.preset=gpuu"], "Unknown preset 'gpuu'"),
     "bench-unknown-config-key": (
         ["bench", "--config.windowz=2"],
         "Unknown config key 'windowz'. Did you mean windows?",

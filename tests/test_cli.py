@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+from jaxgen import cli
+
 
 def jaxgen(*args, env=None, cwd=None):
     env = {**os.environ, **(env or {})}
@@ -126,3 +128,22 @@ def test_help_lists_options_with_defaults():
     result = jaxgen("sample", "--help")
     assert result.returncode == 0
     assert "--n N" in result.stdout and "(default: 64)" in result.stdout
+
+
+@pytest.mark.parametrize("experiment", ["wgan_gp", "stylegan", "cyclegan"])
+def test_preset_option_selects_the_preset_of_experiments_whose_get_config_takes_one(experiment):
+    """--config.preset=gpu gives get_config("gpu") (the GAN family's presets are code), and the
+    resolved config records the preset; other overrides still win over it."""
+    module = cli.load_experiment(experiment)
+    config = cli.configure(
+        cli.base_config(module, ["--config.preset=gpu", "--config.seed=3"]),
+        ["--config.preset=gpu", "--config.seed=3"],
+    )
+    expected = module.get_config("gpu")
+    assert (
+        config.preset == "gpu" and config.seed == 3 and config.train.steps == expected.train.steps
+    )
+    assert (
+        config.model.to_dict() == expected.model.to_dict()
+        and config.train.steps != module.get_config().train.steps
+    )

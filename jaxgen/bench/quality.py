@@ -93,22 +93,6 @@ def _override(key, value):
     return f"--config.{key}={value if isinstance(value, str) else repr(value)}"
 
 
-def preset_overrides(experiment, preset):
-    """Overrides that select `preset` of `experiment`: `--config.preset` where the config
-    has that field (make_task applies it), else the keys where get_config(preset) differs
-    from get_config(). ValueError when the experiment has no such preset."""
-    module = cli.load_experiment(experiment)
-    default = module.get_config()
-    if "preset" in default:
-        return (_override("preset", preset),)
-    try:
-        chosen = module.get_config(preset)
-    except (TypeError, ValueError):
-        raise ValueError(f"experiment {experiment!r} has no preset {preset!r}.") from None
-    old, new = flatten(default.to_dict()), flatten(chosen.to_dict())
-    return tuple(_override(k, v) for k, v in new.items() if old.get(k) != v)
-
-
 def plan(families, seeds, preset, extra_overrides=None):
     """The runs of a benchmark, one per (family, seed); every input is checked first
     (ValueError naming the problem). `extra_overrides`: {family: [--config.KEY=VALUE]}
@@ -123,7 +107,7 @@ def plan(families, seeds, preset, extra_overrides=None):
     extra_overrides = extra_overrides or {}
     runs = []
     for family in families:
-        base = preset_overrides(FAMILIES[family].experiment, preset)
+        base = (_override("preset", preset),)
         extra = tuple(extra_overrides.get(family, ()))
         runs += [Run(family, s, (*base, f"--config.seed={s}", *extra)) for s in seeds]
     return runs
