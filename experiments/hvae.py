@@ -4,10 +4,10 @@ p(z2) p(z1|z2) p(x|z1) with top-down inference q(z2|x) q(z1|x, z2); compare its 
 `vae` at a similar parameter count.
 
 The learned prior p(z1) = E_p(z2)[p(z1|z2)] replaces the single-layer VAE's N(0, I). With
-the cpu/gpu presets z1 + z2 = 24 + 8 = 32 = the `vae` presets' latent size, with the same
-conv stack, likelihood (discretized logistic), optimiser and KL warm-up, and the parameter
-counts differ by about 2% (the top-down MLP against the VAE decoder's wider first layer):
-compare eval.json's iwae_nll_nats / iwae_nll_bpd of the two runs (same seeds).
+the cpu/gpu presets z1 has the `vae` presets' latent size (32) and z2 adds 8 on top; the
+conv stack, bottom-up head, decoder, likelihood (discretized logistic), optimiser and KL
+warm-up are the VAE's, and the two MLPs (q(z2|x) and p(z1|z2), width 64) add 5% to its
+parameters: compare eval.json's iwae_nll_nats / iwae_nll_bpd of the two runs (same seeds).
 
 Presets (--config.preset=NAME; explicit --config overrides still win):
   quick  digits, 3,000 steps
@@ -33,7 +33,7 @@ PRESETS = {
     "quick": {},
     "cpu": {
         "data.name": "fashion_mnist",
-        "model.z1_dim": 24,
+        "model.z1_dim": 32,
         "model.z2_dim": 8,
         "loss.warmup_steps": 1000,
         "train.steps": 12000,
@@ -45,7 +45,7 @@ PRESETS = {
     "gpu": {
         "data.name": "fashion_mnist",
         "data.batch_size": 128,
-        "model.z1_dim": 24,
+        "model.z1_dim": 32,
         "model.z2_dim": 8,
         "model.widths": (64, 128),
         "loss.warmup_steps": 5000,
@@ -63,7 +63,7 @@ def get_config():
     c.model = {
         "z1_dim": 12,
         "z2_dim": 4,
-        "hidden": 128,
+        "hidden": 64,
         "widths": (32, 64),
         "likelihood": "discretized_logistic",
         "upsample": "transpose",

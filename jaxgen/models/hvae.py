@@ -1,16 +1,22 @@
-"""Hierarchical VAE with two stochastic layers (z1 conditioned on z2).
+"""Hierarchical VAE with two stochastic layers (z1 conditioned on z2): a two-layer ladder VAE.
 
 Generative model:  p(z2) = N(0, I),  p(z1 | z2) = N(mu_p(z2), diag sigma_p^2(z2)),  p(x | z1)
-from a conv decoder (any of ``vae.LIKELIHOODS``). Inference, top-down as in the ladder VAE
-(Sonderby et al. 2016) with a shared deterministic path d(z2):
-q(z2 | x) = N(mu(h), sigma^2(h)),  q(z1 | x, z2) = N(mu([h, d(z2)]), sigma^2([h, d(z2)])),
-h = conv features of x. The ELBO has two analytic KL terms:
+from a conv decoder (any of ``vae.LIKELIHOODS``). Inference as in the ladder VAE (Sonderby
+et al. 2016): a bottom-up pass gives the Gaussian N(mu_b, sigma_b^2) of z1 from the conv
+features of x (the single-layer VAE's encoder and head), q(z2 | x) is read from (mu_b,
+log sigma_b^2) by an MLP, and the top-down posterior of z1 merges the bottom-up Gaussian
+with the prior p(z1 | z2) by precision weighting:
+
+  sigma_q^-2 = sigma_b^-2 + sigma_p^-2,   mu_q = sigma_q^2 (mu_b sigma_b^-2 + mu_p sigma_p^-2).
+
+The ELBO has two analytic KL terms:
 
   ELBO(x) = E_q[log p(x | z1)] - KL(q(z2 | x) || p(z2)) - E_q(z2|x)[KL(q(z1 | x, z2) || p(z1 | z2))]
 
 The marginal prior p(z1) = int p(z1 | z2) p(z2) dz2 is a learned continuous mixture, more
-flexible than the single-layer VAE's N(0, I) (Burda et al. 2016 report the NLL gain of a
-second stochastic layer).
+flexible than the single-layer VAE's N(0, I), and the model adds only the two small MLPs
+to that VAE's parameters (Burda et al. 2016 and Sonderby et al. 2016 report the NLL gain
+of a second stochastic layer).
 """
 
 from collections.abc import Sequence
@@ -31,9 +37,22 @@ from jaxgen.models.vae import (
 )
 
 
+def _mlp(hidden, out):
+    return nn.Sequential([nn.Dense(hidden), nn.relu, nn.Dense(hidden), nn.relu, nn.Dense(out)])
+
+
 def _gaussian(params):
     """[B, 2D] -> (mu [B, D], logvar [B, D])."""
     return tuple(jnp.split(params, 2, axis=-1))
+
+
+def precision_weighted(bottom_up, prior):
+    """The ladder VAE's merge of two Gaussians (mu, logvar): the normalised product, with
+    sigma^-2 = sigma_b^-2 + sigma_p^-2 and mu = sigma^2 (mu_b sigma_b^-2 + mu_p sigma_p^-2)."""
+    (mu_b, logvar_b), (mu_p, logvar_p) = bottom_up, prior
+    logvar = -jnp.logaddexp(-logvar_b, -logvar_p)
+    weight_b = jax.nn.sigmoid(logvar_p - logvar_b)  # sigma_b^-2 / (sigma_b^-2 + sigma_p^-2)
+    return weight_b * mu_b + (1.0 - weight_b) * mu_p, logvar
 
 
 def _log_normal(z, mu, logvar):
@@ -47,7 +66,7 @@ class HierarchicalVAE(nn.Module):
     image_shape: Sequence[int]
     z1_dim: int = 24
     z2_dim: int = 8
-    hidden: int = 64  # width of the top-down MLP d(z2)
+    hidden: int = 64  # width of the MLPs of q(z2 | x) and p(z1 | z2)
     widths: Sequence[int] = (32, 64)
     likelihood: str = "bernoulli"
     upsample: str = "transpose"
@@ -55,12 +74,9 @@ class HierarchicalVAE(nn.Module):
     def setup(self):
         shape = decoder_shape(self.image_shape, self.likelihood)
         self.encoder = ConvEncoder(self.widths)
-        self.to_q_z2 = nn.Dense(2 * self.z2_dim)
-        self.top_down = nn.Sequential(
-            [nn.Dense(self.hidden), nn.relu, nn.Dense(self.hidden), nn.relu]
-        )
-        self.to_p_z1 = nn.Dense(2 * self.z1_dim)
-        self.to_q_z1 = nn.Dense(2 * self.z1_dim)
+        self.to_bottom_up = nn.Dense(2 * self.z1_dim)
+        self.to_q_z2 = _mlp(self.hidden, 2 * self.z2_dim)
+        self.to_p_z1 = _mlp(self.hidden, 2 * self.z1_dim)
         self.decoder = ConvDecoder(shape, self.widths, self.upsample)
         self.log_scale = (
             self.param("log_scale", nn.initializers.zeros, self.image_shape[-1:])
@@ -69,8 +85,8 @@ class HierarchicalVAE(nn.Module):
         )
 
     def features(self, x):
-        """h [B, F] of images x."""
-        return self.encoder(x)
+        """h [B, 2 z1_dim]: the bottom-up (mu_b, log sigma_b^2) of z1, concatenated."""
+        return self.to_bottom_up(self.encoder(x))
 
     def posterior_z2(self, h):
         """q(z2 | x): (mu, logvar) [B, z2_dim]."""
@@ -78,12 +94,12 @@ class HierarchicalVAE(nn.Module):
 
     def conditionals(self, h, z2):
         """(p(z1 | z2), q(z1 | x, z2)), each (mu, logvar) [B, z1_dim]."""
-        d = self.top_down(z2)
-        return _gaussian(self.to_p_z1(d)), _gaussian(self.to_q_z1(jnp.concatenate([h, d], -1)))
+        prior = self.prior_z1(z2)
+        return prior, precision_weighted(_gaussian(h), prior)
 
     def prior_z1(self, z2):
         """p(z1 | z2): (mu, logvar) [B, z1_dim]."""
-        return _gaussian(self.to_p_z1(self.top_down(z2)))
+        return _gaussian(self.to_p_z1(z2))
 
     def decode(self, z1):
         """z1 [B, z1_dim] -> decoder output (the likelihood's parameters)."""
