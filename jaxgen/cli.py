@@ -16,6 +16,7 @@ import argparse
 import difflib
 import importlib.util
 import inspect
+import json
 import logging
 import sys
 from pathlib import Path
@@ -400,13 +401,25 @@ def split_args(p, sub, argv):
     return args, rest
 
 
+def eval_main(evaluate, argv=None):
+    """`python experiments/NAME.py eval WORKDIR [--step N] [--config.eval.KEY=VALUE ...]`."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    parser = argparse.ArgumentParser(description=evaluate.__doc__)
+    parser.add_argument("workdir", help="run directory of a `jaxgen train` run")
+    parser.add_argument("--step", type=int, default=None, help="checkpoint (None: newest)")
+    args, overrides = parser.parse_known_args(argv)
+    try:
+        results = evaluate(args.workdir, step=args.step, overrides=overrides)
+    except UsageError as e:
+        parser.exit(2, f"error: {e}\n")
+    print(json.dumps(results, indent=2))
+
+
 def experiment_main(script, evaluate, argv):
     """`python SCRIPT eval WORKDIR [--step N] [--config.eval.KEY=V ...]` evaluates a run of
     SCRIPT with `evaluate(workdir, step=, overrides=)`; anything else is `jaxgen train SCRIPT`."""
     if argv[:1] == ["eval"]:
-        from jaxgen.models import vae_eval
-
-        vae_eval.eval_main(evaluate, argv[1:])
+        eval_main(evaluate, argv[1:])
     else:
         main(["train", script, *argv])
 

@@ -18,7 +18,6 @@ This module sits above the models (it imports ``jaxgen.metrics`` and the image w
 ``jaxgen.train``); experiments call it from their ``evaluate(workdir)``.
 """
 
-import argparse
 import dataclasses
 import functools
 import json
@@ -582,21 +581,3 @@ def apply_preset(config, presets, defaults):
         if node[leaf] == default[leaf]:
             node[leaf] = value
     return config
-
-
-def eval_main(evaluate, argv=None):
-    """`python experiments/NAME.py eval WORKDIR [--step N] [--config.eval.KEY=VALUE ...]`."""
-    import logging
-
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    parser = argparse.ArgumentParser(description=evaluate.__doc__)
-    parser.add_argument("workdir", help="run directory of a `jaxgen train` run")
-    parser.add_argument("--step", type=int, default=None, help="checkpoint (None: newest)")
-    args, overrides = parser.parse_known_args(argv)
-    from jaxgen.cli import UsageError  # the script's front end only
-
-    try:
-        results = evaluate(args.workdir, step=args.step, overrides=overrides)
-    except UsageError as e:
-        parser.exit(2, f"error: {e}\n")
-    print(json.dumps(results, indent=2))
