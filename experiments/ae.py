@@ -25,7 +25,8 @@ import ml_collections
 import optax
 
 from jaxgen import data, train
-from jaxgen.models import autoencoder, vae_eval
+from jaxgen.evaluation import common, latent
+from jaxgen.models import autoencoder
 
 PRESETS = {
     "quick": {},
@@ -75,14 +76,14 @@ def make_model(c):
 
 
 def make_task(c):
-    vae_eval.apply_preset(c, PRESETS, get_config())
+    common.apply_preset(c, PRESETS, get_config())
     model = make_model(c)
     corrupt = autoencoder.make_corruption(**c.loss)
     reconstruct = functools.partial(autoencoder.reconstruct, model)
     hook = functools.cache(
         lambda: autoencoder.comparison_sample_fn(
             reconstruct,
-            vae_eval.load_test_split(c.data.name, c.data.get("data_dir"))[0],
+            common.load_test_split(c.data.name, c.data.get("data_dir"))[0],
             c.train.num_samples,
             None if c.loss.corruption == "none" else corrupt,
         )
@@ -101,10 +102,10 @@ def evaluate(workdir, step=None, overrides=()):
 
     c, _, state = restore_run(workdir, step, list(overrides))
     corruption = c.loss.corruption
-    return vae_eval.evaluate_reconstructions(
+    return latent.evaluate_reconstructions(
         functools.partial(autoencoder.reconstruct, make_model(c)),
         state.ema_params,
-        vae_eval.eval_dir(workdir, state.step),
+        common.eval_dir(workdir, state.step),
         dataset=c.data.name,
         data_dir=c.data.get("data_dir"),
         corrupt_fn=None if corruption == "none" else autoencoder.make_corruption(**c.loss),

@@ -27,7 +27,8 @@ import functools
 import sys
 
 from jaxgen.cli import load_experiment
-from jaxgen.models import vae, vae_eval
+from jaxgen.evaluation import common, latent
+from jaxgen.models import vae
 
 vae_experiment = load_experiment("vae")  # the model, task, evaluation and entry point
 make_model = vae_experiment.make_model
@@ -48,11 +49,11 @@ def get_config():
 
 
 def make_task(c):
-    vae_eval.apply_preset(c, PRESETS, get_config())
+    common.apply_preset(c, PRESETS, get_config())
     return vae_experiment.latent_task(c, vae, make_model(c))
 
 
-evaluate = functools.partial(vae_experiment.evaluate_with, make_model, vae_eval.conv_vae)
+evaluate = functools.partial(vae_experiment.evaluate_with, make_model, latent.conv_vae)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ import optax
 
 from jaxgen import data, train
 from jaxgen.diffusion import make_schedule
-from jaxgen.models import diffusion, diffusion_eval, unet, vae_eval
+from jaxgen.evaluation import common
+from jaxgen.evaluation import diffusion as diffusion_eval
+from jaxgen.models import diffusion, unet
 
 PRESETS = {
     "quick": {
@@ -164,7 +166,7 @@ def diffusion_task(c, model, objective, sample_shape, decode=None):
 def pixel_task(c, defaults):
     """The task of config `c` after its preset (relative to `defaults`, the experiment's
     get_config()): the U-Net trained by ``diffusion.objective`` on the images."""
-    vae_eval.apply_preset(c, PRESETS, defaults)
+    common.apply_preset(c, PRESETS, defaults)
     model = make_model(c)
     objective = functools.partial(
         diffusion.objective, model, make_noise_schedule(c), p_uncond=c.loss.p_uncond
@@ -185,7 +187,7 @@ def evaluate(workdir, step=None, overrides=()):
         make_model(c),
         make_noise_schedule(c),
         state.ema_params,
-        vae_eval.eval_dir(workdir, state.step),
+        common.eval_dir(workdir, state.step),
         dataset=c.data.name,
         image_shape=data.dataset_spec(c.data.name).shape,
         sample=c.sample,

@@ -32,7 +32,8 @@ import optax
 
 from jaxgen import data, train
 from jaxgen.data import photos
-from jaxgen.models import dip, vae_eval
+from jaxgen.evaluation import common
+from jaxgen.models import dip
 
 PRESETS = {
     "quick": {},
@@ -82,7 +83,7 @@ def get_config():
 
 def make_parts(c):
     """(model, problem, clean image uint8 [1, H, W, C]) of config `c`."""
-    vae_eval.apply_preset(c, PRESETS, get_config())
+    common.apply_preset(c, PRESETS, get_config())
     image = photos.photo(c.data.image, c.data.size)[None]
     p = c.problem
     problem = dip.make_problem(
@@ -126,7 +127,7 @@ def evaluate(workdir, step=None, overrides=()):
         state.model_state,
         data.to_float(image),
         workdir,
-        vae_eval.eval_dir(workdir, state.step),
+        common.eval_dir(workdir, state.step),
         step=int(state.step),
     )
 

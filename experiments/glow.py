@@ -28,7 +28,8 @@ import numpy as np
 import optax
 
 from jaxgen import data, train
-from jaxgen.models import flows, likelihood_eval, vae_eval
+from jaxgen.evaluation import common, likelihood
+from jaxgen.models import flows
 
 PRESETS = {
     "quick": {},
@@ -104,7 +105,7 @@ def init_batch(c, n):
 
 
 def make_task(c):
-    vae_eval.apply_preset(c, PRESETS, get_config())
+    common.apply_preset(c, PRESETS, get_config())
     model = make_model(c)
     flows.latent_shapes(model.image_shape, model.levels)  # bad sizes fail before training
     pixel_levels = data.dataset_spec(c.data.name).levels
@@ -130,7 +131,7 @@ def evaluate(workdir, step=None, overrides=()):
     model, params, e = make_model(c), state.ema_params, c.eval
     pixel_levels = data.dataset_spec(c.data.name).levels
     sample = jax.jit(functools.partial(flows.sample, model), static_argnums=2)
-    images, _ = vae_eval.load_test_split(c.data.name, c.data.get("data_dir"), e.num_examples)
+    images, _ = common.load_test_split(c.data.name, c.data.get("data_dir"), e.num_examples)
     num_cols = e.num_steps + 2
 
     def temperature_rows(key):
@@ -143,11 +144,11 @@ def evaluate(workdir, step=None, overrides=()):
         interpolate = jax.jit(functools.partial(flows.interpolate, model), static_argnums=3)
         return interpolate(params, x_a, x_b, e.num_steps), num_cols
 
-    return likelihood_eval.evaluate_likelihood_model(
+    return likelihood.evaluate_likelihood_model(
         lambda x, y, key: flows.dequantized_log_likelihood(model, params, x, key, pixel_levels),
         lambda key: sample(params, key, e.num_samples, c.sample.temperature),
         params,
-        vae_eval.eval_dir(workdir, state.step),
+        common.eval_dir(workdir, state.step),
         dataset=c.data.name,
         data_scale=(pixel_levels - 1) / 2,  # SCALE_MINUS1_1 for 8-bit data
         discretization=(

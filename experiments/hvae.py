@@ -25,7 +25,8 @@ import sys
 
 from jaxgen import data
 from jaxgen.cli import load_experiment
-from jaxgen.models import hvae, vae_eval
+from jaxgen.evaluation import common, latent
+from jaxgen.models import hvae
 
 vae_experiment = load_experiment("vae")  # the task, evaluation and entry point
 
@@ -82,11 +83,11 @@ def make_model(c):
 
 
 def make_task(c):
-    vae_eval.apply_preset(c, PRESETS, get_config())
+    common.apply_preset(c, PRESETS, get_config())
     return vae_experiment.latent_task(c, hvae, make_model(c))
 
 
-evaluate = functools.partial(vae_experiment.evaluate_with, make_model, vae_eval.hierarchical_vae)
+evaluate = functools.partial(vae_experiment.evaluate_with, make_model, latent.hierarchical_vae)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ import sys
 
 from jaxgen import data, train
 from jaxgen.cli import load_experiment
-from jaxgen.models import diffusion_eval, latent_diffusion, vae_eval
+from jaxgen.evaluation import common
+from jaxgen.evaluation import diffusion as diffusion_eval
+from jaxgen.models import latent_diffusion
 
 ddpm = load_experiment("ddpm")  # the schedule, sampler, optimizer and evaluation
 
@@ -60,7 +62,7 @@ def restore_autoencoder(c):
     ae = latent_diffusion.frozen_autoencoder(model, state.ema_params)
     images, _ = data.load_split(c.data.name, "train", c.data.get("data_dir"))
     x = data.to_float(images[: c.autoencoder.scale_examples])
-    z = vae_eval.batched(ae.encode, x, 250)
+    z = common.batched(ae.encode, x, 250)
     return ae, latent_diffusion.latent_scale(z)
 
 
@@ -95,7 +97,7 @@ def evaluate(workdir, step=None, overrides=()):
         denoiser,
         ddpm.make_noise_schedule(c),
         state.ema_params,
-        vae_eval.eval_dir(workdir, state.step),
+        common.eval_dir(workdir, state.step),
         dataset=c.data.name,
         image_shape=(ae.latent_dim,),
         sample=c.sample,

@@ -25,8 +25,9 @@ import ml_collections
 import optax
 
 from jaxgen import data, train
+from jaxgen.evaluation import common, likelihood
 from jaxgen.metrics import SCALE_8BIT
-from jaxgen.models import likelihood_eval, pixelcnn, vae_eval
+from jaxgen.models import pixelcnn
 
 PRESETS = {
     "quick": {},
@@ -94,7 +95,7 @@ def make_model(c):
 
 
 def make_task(c):
-    vae_eval.apply_preset(c, PRESETS, get_config())
+    common.apply_preset(c, PRESETS, get_config())
     model = make_model(c)
     pixelcnn.get_output(model.output)  # an unknown output name fails here, before training
     sample = jax.jit(functools.partial(pixelcnn.sample, model), static_argnums=2)
@@ -120,11 +121,11 @@ def evaluate(workdir, step=None, overrides=()):
     c, _, state = restore_run(workdir, step, list(overrides))
     model, params, e = make_model(c), state.ema_params, c.eval
     conditional = model.num_classes > 0
-    return likelihood_eval.evaluate_likelihood_model(
+    return likelihood.evaluate_likelihood_model(
         lambda x, y, key: pixelcnn.log_likelihood(model, params, x, y if conditional else None),
         lambda key: pixelcnn.sample(model, params, key, e.num_samples),
         params,
-        vae_eval.eval_dir(workdir, state.step),
+        common.eval_dir(workdir, state.step),
         dataset=c.data.name,
         data_scale=SCALE_8BIT,
         discretization="exact: a distribution over the 256 levels of each 8-bit pixel",

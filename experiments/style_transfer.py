@@ -34,7 +34,8 @@ import optax
 
 from jaxgen import data, train
 from jaxgen.data import photos
-from jaxgen.models import style, vae_eval
+from jaxgen.evaluation import common
+from jaxgen.models import style
 
 PRESETS = {
     "quick": {},
@@ -84,7 +85,7 @@ def get_config():
 
 
 def make_task(c):
-    vae_eval.apply_preset(c, PRESETS, get_config())
+    common.apply_preset(c, PRESETS, get_config())
     if c.mode not in ("texture", "style"):
         raise ValueError(f"Unknown mode {c.mode!r}; use 'texture' or 'style'.")
     transfer = c.mode == "style"

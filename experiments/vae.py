@@ -30,7 +30,8 @@ import ml_collections
 import optax
 
 from jaxgen import data, train
-from jaxgen.models import vae, vae_eval
+from jaxgen.evaluation import common, latent
+from jaxgen.models import vae
 
 PRESETS = {
     "quick": {},
@@ -141,20 +142,20 @@ def latent_task(c, lib, model):
 
 
 def make_task(c):
-    vae_eval.apply_preset(c, PRESETS, get_config())
+    common.apply_preset(c, PRESETS, get_config())
     return latent_task(c, vae, make_model(c))
 
 
 def evaluate_with(make_model, wrap, workdir, step=None, overrides=()):
     """Test-set numbers and pictures of run WORKDIR -> WORKDIR/eval/step_N/ for the model
-    make_model(config) seen through `wrap` (vae_eval.conv_vae or hierarchical_vae)."""
+    make_model(config) seen through `wrap` (latent.conv_vae or hierarchical_vae)."""
     from jaxgen.cli import restore_run
 
     c, _, state = restore_run(workdir, step, list(overrides))
-    return vae_eval.evaluate_latent_model(
+    return latent.evaluate_latent_model(
         wrap(make_model(c)),
         state.ema_params,
-        vae_eval.eval_dir(workdir, state.step),
+        common.eval_dir(workdir, state.step),
         dataset=c.data.name,
         data_dir=c.data.get("data_dir"),
         step=int(state.step),
@@ -162,7 +163,7 @@ def evaluate_with(make_model, wrap, workdir, step=None, overrides=()):
     )
 
 
-evaluate = functools.partial(evaluate_with, make_model, vae_eval.conv_vae)
+evaluate = functools.partial(evaluate_with, make_model, latent.conv_vae)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ import ml_collections
 import optax
 
 from jaxgen import data, train
-from jaxgen.models import autoencoder, vae_eval, vqvae
+from jaxgen.evaluation import common, latent
+from jaxgen.models import autoencoder, vqvae
 
 PRESETS = {
     "quick": {},
@@ -85,12 +86,12 @@ def make_model(c):
 
 
 def make_task(c):
-    vae_eval.apply_preset(c, PRESETS, get_config())
+    common.apply_preset(c, PRESETS, get_config())
     model = make_model(c)
     hook = functools.cache(
         lambda: autoencoder.comparison_sample_fn(
             lambda variables, x: vqvae.reconstruct(model, *variables, x),
-            vae_eval.load_test_split(c.data.name, c.data.get("data_dir"))[0],
+            common.load_test_split(c.data.name, c.data.get("data_dir"))[0],
             c.train.num_samples,
         )
     )
@@ -108,10 +109,10 @@ def evaluate(workdir, step=None, overrides=()):
 
     c, _, state = restore_run(workdir, step, list(overrides))
     model = make_model(c)
-    return vae_eval.evaluate_reconstructions(
+    return latent.evaluate_reconstructions(
         lambda params, x: vqvae.reconstruct(model, params, state.model_state, x),
         state.ema_params,
-        vae_eval.eval_dir(workdir, state.step),
+        common.eval_dir(workdir, state.step),
         dataset=c.data.name,
         data_dir=c.data.get("data_dir"),
         indices_fn=lambda params, x: vqvae.encode_indices(model, params, state.model_state, x),

@@ -287,7 +287,7 @@ def evaluate(model, problem, params, model_state, clean, workdir, out_dir, *, st
     at its best step and at the last; f(z) of the checkpoint) and of the task's classical
     baseline; eval.json, comparison.png (observation, baseline, f(z), clean) and psnr.png
     in out_dir. Returns the results."""
-    from jaxgen.models import vae_eval
+    from jaxgen.evaluation import common
 
     workdir, out_dir = Path(workdir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -298,7 +298,7 @@ def evaluate(model, problem, params, model_state, clean, workdir, out_dir, *, st
     steps, values = psnr_history(workdir / "metrics.jsonl")
     best = int(np.argmax(values))
     shown = np.asarray(shown_at(jnp.asarray(y)[None], x.shape))[0]
-    vae_eval.save_grid(out_dir / "comparison.png", np.stack([shown, baseline, restored, x]), 4)
+    common.save_grid(out_dir / "comparison.png", np.stack([shown, baseline, restored, x]), 4)
     results = {
         "task": problem.name,
         "step": step,
@@ -315,4 +315,4 @@ def evaluate(model, problem, params, model_state, clean, workdir, out_dir, *, st
     }
     title = f"{problem.name}, {x.shape[0]}x{x.shape[1]}"
     plot_psnr(out_dir / "psnr.png", steps, values, results["psnr_baseline"], baseline_name, title)
-    return vae_eval.write_results(out_dir, results)
+    return common.write_results(out_dir, results)

@@ -13,8 +13,10 @@ import pytest
 from jaxgen import train
 from jaxgen.cli import load_experiment
 from jaxgen.diffusion import make_schedule
+from jaxgen.evaluation import common
+from jaxgen.evaluation import diffusion as diffusion_eval
 from jaxgen.metrics import load_feature_net
-from jaxgen.models import diffusion_eval, hvae, latent_diffusion, vae_eval
+from jaxgen.models import hvae, latent_diffusion
 
 from .helpers import tiny_config
 
@@ -188,7 +190,7 @@ def test_latent_diffusion_trains_decodes_and_compares(data_dir, tmp_path):
             for s in (2, 5)
         ],
     }  # fmt: skip
-    vae_eval.write_results(tmp_path / "pixel" / "eval" / "step_000007", pixel)
+    common.write_results(tmp_path / "pixel" / "eval" / "step_000007", pixel)
     overrides = [
         "--config.eval.num_samples=20",
         "--config.eval.batch_size=10",

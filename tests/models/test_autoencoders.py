@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from jaxgen import data, losses
-from jaxgen.models import autoencoder, vae_eval, vqvae
+from jaxgen.evaluation import latent
+from jaxgen.models import autoencoder, vqvae
 
 from .family_helpers import (  # noqa: F401  (fast_cpu_random: an autouse fixture)
     Run,
@@ -69,7 +70,7 @@ def test_dae_trains_evaluates_and_shows_noisy_denoised_clean_rows(data_dir, tmp_
     assert images.shape == (27, 8, 8, 1) and bool(jnp.all(jnp.abs(images) <= 1.0))
     clean = data.to_float(data.load_split("digits", "test", data_dir)[0])
     np.testing.assert_array_equal(images[12:18], clean[:6])  # third row: the clean images
-    results = vae_eval.evaluate_reconstructions(
+    results = latent.evaluate_reconstructions(
         lambda p, x: autoencoder.reconstruct(experiment.make_model(c), p, x),
         state.ema_params,
         tmp_path,
@@ -116,7 +117,7 @@ def test_vqvae_shapes_and_parameter_count(ema):
 
 def evaluate_vqvae(run, state, out_dir, data_dir):
     model = run.experiment.make_model(run.c)
-    return vae_eval.evaluate_reconstructions(
+    return latent.evaluate_reconstructions(
         lambda p, x: vqvae.reconstruct(model, p, state.model_state, x),
         state.ema_params,
         out_dir,

@@ -14,7 +14,8 @@ import pytest
 
 from jaxgen import train
 from jaxgen.cli import load_experiment
-from jaxgen.models import flows, vae_eval
+from jaxgen.evaluation import common
+from jaxgen.models import flows
 
 from .family_helpers import (  # noqa: F401  (fast_cpu_random: an autouse fixture)
     assert_loss_decreases,
@@ -150,7 +151,7 @@ def test_experiment_trains_and_reports_dequantized_test_bits_per_dim(data_dir, t
     expected_bpd = (results["test_nll_nats"] + d * math.log(8.0)) / (d * math.log(2))
     assert results["test_bpd"] == pytest.approx(expected_bpd, rel=1e-6)
     # Independently, with other dequantization noise: the same NLL up to that noise.
-    images = vae_eval.load_test_split("digits", data_dir)[0]
+    images = common.load_test_split("digits", data_dir)[0]
     model = experiment.make_model(c)
     ll = jax.jit(lambda x: flows.dequantized_log_likelihood(model, state.ema_params, x, KEY, 17))
     assert -float(np.mean(ll(images))) == pytest.approx(results["test_nll_nats"], abs=0.5)

@@ -15,7 +15,8 @@ from jax import lax
 
 from jaxgen import losses, train
 from jaxgen.cli import load_experiment
-from jaxgen.models import pixelcnn, vae_eval
+from jaxgen.evaluation import common
+from jaxgen.models import pixelcnn
 
 from .family_helpers import (  # noqa: F401  (fast_cpu_random: an autouse fixture)
     assert_loss_decreases,
@@ -224,7 +225,7 @@ def test_experiment_trains_and_reports_exact_test_bits_per_dim(data_dir, tmp_pat
     out = tmp_path / "eval" / "step_000040"
     assert json.loads((out / "eval.json").read_text()) == results
     # Independently: -mean log p(x) / (64 ln 2) over the 297 test images, EMA weights.
-    images = vae_eval.load_test_split("digits", data_dir)[0]
+    images = common.load_test_split("digits", data_dir)[0]
     model = experiment.make_model(c)
     ll = jax.jit(lambda x: pixelcnn.log_likelihood(model, state.ema_params, x))(images)
     assert results["num_examples"] == 297 and results["step"] == 40

@@ -12,7 +12,8 @@ import pytest
 
 from jaxgen import losses, train
 from jaxgen.cli import load_experiment
-from jaxgen.models import hvae, vae, vae_eval
+from jaxgen.evaluation import common, latent
+from jaxgen.models import hvae, vae
 
 from .family_helpers import (  # noqa: F401  (fast_cpu_random: an autouse fixture)
     Run,
@@ -185,24 +186,24 @@ def test_trained_vae_bounds_metrics_and_evaluation(data_dir, tmp_path):
     # beta(step) = min(1, step / 20) at the step's start (row N logs step N - 1's update).
     np.testing.assert_allclose([r["beta"] for r in rows[:25]], np.minimum(np.arange(25) / 20, 1))
 
-    images = vae_eval.load_test_split("digits", data_dir)[0]
-    lm = vae_eval.conv_vae(experiment.make_model(c))
+    images = common.load_test_split("digits", data_dir)[0]
+    lm = latent.conv_vae(experiment.make_model(c))
     params = state.ema_params
     # Batches of 250 and 10 images, as in the evaluation below: compiled once for both.
     check_iwae_against_elbo(lm, params, images[:250])
 
     # The chunked IWAE equals the bound over its concatenated chunks (same keys).
     x, key = images[:10], jax.random.PRNGKey(3)
-    bound, ess = vae_eval.iwae_fn(lm, 8, 4)(params, x, key)
+    bound, ess = latent.iwae_fn(lm, 8, 4)(params, x, key)
     chunks = [lm.log_weights(params, x, k, 4) for k in jax.random.split(key, 2)]
     expected, terms = losses.iwae_bound(*(jnp.concatenate(w) for w in zip(*chunks, strict=True)))
     np.testing.assert_allclose(bound, expected, rtol=1e-5)
     np.testing.assert_allclose(ess, terms["ess"], rtol=1e-4)
     with pytest.raises(ValueError, match="iwae_k=10 must be a multiple of iwae_chunk=4"):
-        vae_eval.iwae_fn(lm, 10, 4)
+        latent.iwae_fn(lm, 10, 4)
 
     # Test-set numbers: deterministic under a seed, bits/dim = nats / (D ln 2).
-    run = lambda: vae_eval.likelihood_metrics(
+    run = lambda: latent.likelihood_metrics(
         lm, params, images[:40], KEY, iwae_k=8, iwae_chunk=4, iwae_batch_size=10
     )
     first, second = run(), run()
@@ -250,8 +251,8 @@ def test_hvae_trains_and_its_iwae_bound_is_above_the_elbo(data_dir):
     assert all(h["kl2"] >= 0 and h["kl1"] >= 0 for h in history)
     images = run.task.sample(state, KEY)
     assert images.shape == (16, 8, 8, 1) and bool(jnp.all(jnp.isfinite(images)))
-    lm = vae_eval.hierarchical_vae(experiment.make_model(c))
-    check_iwae_against_elbo(lm, state.ema_params, vae_eval.load_test_split("digits", data_dir)[0])
+    lm = latent.hierarchical_vae(experiment.make_model(c))
+    check_iwae_against_elbo(lm, state.ema_params, common.load_test_split("digits", data_dir)[0])
 
 
 # ---------------------------------------------------------------------------------------
@@ -262,7 +263,7 @@ def test_interpolation_rows_start_and_end_at_the_images():
     decode = lambda z: z.reshape(len(z), 1, 1, 2)
     a, b = jnp.zeros((3, 1, 1, 2)), jnp.ones((3, 1, 1, 2))
     mu_a, mu_b = a.reshape(3, 2), b.reshape(3, 2)
-    rows = vae_eval.interpolation_rows(decode, mu_a, mu_b, a, b, 5).reshape(3, 7, 2)
+    rows = latent.interpolation_rows(decode, mu_a, mu_b, a, b, 5).reshape(3, 7, 2)
     np.testing.assert_allclose(rows[:, 1:6, 0], np.tile(np.linspace(0, 1, 5), (3, 1)))
     np.testing.assert_array_equal(rows[:, 0], 0.0)
     np.testing.assert_array_equal(rows[:, -1], 1.0)
@@ -271,7 +272,7 @@ def test_interpolation_rows_start_and_end_at_the_images():
 def test_arithmetic_rows_add_the_class_mean_difference():
     decode = lambda z: z.reshape(len(z), 1, 1, 2)
     mu_x = jnp.array([[1.0, 2.0]])
-    rows = vae_eval.arithmetic_rows(
+    rows = latent.arithmetic_rows(
         decode,
         mu_x,
         jnp.zeros((1, 1, 1, 2)),
@@ -284,17 +285,17 @@ def test_arithmetic_rows_add_the_class_mean_difference():
 
 def test_traversal_rows_vary_one_dimension_at_a_time():
     z0 = jnp.array([1.0, 2.0, 3.0])
-    rows = vae_eval.traversal_rows(lambda z: z, z0, [2, 0], [-1.0, 1.0])
+    rows = latent.traversal_rows(lambda z: z, z0, [2, 0], [-1.0, 1.0])
     np.testing.assert_array_equal(rows, [[1, 2, -1], [1, 2, 1], [-1, 2, 3], [1, 2, 3]])
 
 
 def test_latent_plane_and_projection():
-    z = vae_eval.latent_plane(np.zeros((5, 2)), 3)
+    z = latent.latent_plane(np.zeros((5, 2)), 3)
     q = float(jax.scipy.special.ndtri(0.95))
     np.testing.assert_allclose(z[0], [-q, q], rtol=1e-6)  # top left
     np.testing.assert_allclose(z[-1], [q, -q], rtol=1e-6)  # bottom right
     rng = np.random.default_rng(0)
     means = rng.normal(size=(200, 5)) * np.array([3.0, 1.0, 0.1, 0.1, 0.1])
-    plane = vae_eval.latent_plane(means, 3)
+    plane = latent.latent_plane(means, 3)
     assert plane.shape == (9, 5) and np.abs(plane[:, 2:]).max() < 0.2
-    assert vae_eval.projection_2d(means).shape == (200, 2)
+    assert latent.projection_2d(means).shape == (200, 2)

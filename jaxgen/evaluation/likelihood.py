@@ -4,8 +4,8 @@ nats and bits/dim, the cost of sampling, and the sample pictures.
 Bits/dim use ``metrics.nll_to_bits_per_dim`` with the model's data scale: ``SCALE_8BIT``
 for a distribution over the 256 levels of 8-bit images (PixelCNN: exact), ``SCALE_MINUS1_1``
 for a density of uniformly dequantized images in [-1, 1] (flows: an upper bound on the
-discrete NLL). This module sits above the models, like ``vae_eval``; experiments call it
-from their ``evaluate(workdir)``.
+discrete NLL). Part of the evaluation layer, above the models, like ``evaluation.latent``;
+experiments call it from their ``evaluate(workdir)``.
 """
 
 import math
@@ -15,8 +15,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxgen.evaluation import common
 from jaxgen.metrics import nll_to_bits_per_dim
-from jaxgen.models import vae_eval
 
 
 def nll_metrics(log_likelihood, num_dims, data_scale):
@@ -76,25 +76,25 @@ def evaluate_likelihood_model(
     fold_in(key, i)); sample_fn(key) -> [N, H, W, C] in [-1, 1]; pictures: {name:
     fn(key) -> (images, ncol)}; `discretization` states how bits/dim were computed.
     """
-    images, labels = vae_eval.load_test_split(dataset, data_dir, num_examples)
+    images, labels = common.load_test_split(dataset, data_dir, num_examples)
     ll_key, sample_key, picture_key = jax.random.split(jax.random.PRNGKey(seed), 3)
     ll_fn = jax.jit(log_likelihood)
-    ll = vae_eval.batched(
+    ll = common.batched(
         lambda i, k: ll_fn(images[i], labels[i], k), np.arange(len(images)), batch_size, ll_key
     )
     num_dims = int(np.prod(images.shape[1:]))
     samples, timing = timed_sample(sample_fn, sample_key)
     out_dir = Path(out_dir)
-    vae_eval.save_grid(out_dir / "samples.png", samples, sample_ncol)
+    common.save_grid(out_dir / "samples.png", samples, sample_ncol)
     files = {"samples": "samples.png"}
     for i, (name, fn) in enumerate((pictures or {}).items()):
         grid, ncol = fn(jax.random.fold_in(picture_key, i))
-        vae_eval.save_grid(out_dir / f"{name}.png", grid, ncol)
+        common.save_grid(out_dir / f"{name}.png", grid, ncol)
         files[name] = f"{name}.png"
     results = {
         "dataset": dataset,
         "step": step,
-        "num_params": vae_eval.num_params(params),
+        "num_params": common.num_params(params),
         "seed": seed,
         "num_examples": len(images),
         **nll_metrics(ll, num_dims, data_scale),
@@ -102,4 +102,4 @@ def evaluate_likelihood_model(
         "sampling": timing,
         "files": files,
     }
-    return vae_eval.write_results(out_dir, results)
+    return common.write_results(out_dir, results)

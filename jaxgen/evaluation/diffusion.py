@@ -31,9 +31,9 @@ import numpy as np
 
 from jaxgen import losses
 from jaxgen.diffusion import inpaint
+from jaxgen.evaluation.common import load_test_split, num_params, save_grid, write_results
 from jaxgen.metrics import classifier_accuracy, evaluate_samples, load_feature_net
 from jaxgen.models import diffusion
-from jaxgen.models.vae_eval import load_test_split, num_params, save_grid, write_results
 
 DEFAULT_METRICS = ("fid", "pr", "modes")
 

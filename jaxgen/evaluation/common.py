@@ -1,0 +1,108 @@
+"""Evaluation helpers shared by the model families: the test split and batched calls over
+it, image grids, samples for FID, eval.json, parameter counts, run directories and presets.
+
+The family modules (``latent``, ``likelihood``, ``diffusion``) build their evaluations from
+these; experiments call ``apply_preset`` from their ``make_task`` and ``eval_dir`` from their
+``evaluate(workdir)``.
+"""
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxgen import data
+from jaxgen.train.writers import image_grid, save_png, write_atomic
+
+# ---------------------------------------------------------------------------------------
+# The test split
+
+
+def load_test_split(name, data_dir=None, num_examples=0):
+    """(images [N, H, W, C] float32 in [-1, 1], labels [N]) of `name`'s test split; the
+    first `num_examples` (0: all)."""
+    images, labels = data.load_split(name, "test", data_dir)
+    n = num_examples or len(images)
+    return data.to_float(images[:n]), labels[:n]
+
+
+def batched(fn, images, batch_size, key=None):
+    """Concatenated fn(x[, key_i]) over batches of `images` (the last one padded, then cut):
+    numpy arrays (or tuples of them) with the leading axis of `images`. Batch i gets
+    fold_in(key, i), so results do not depend on anything but (key, batch_size)."""
+    n = len(images)
+    outs = []
+    for i, start in enumerate(range(0, n, batch_size)):
+        x = images[start : start + batch_size]
+        pad = batch_size - len(x)
+        x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)]) if pad else x
+        out = fn(x) if key is None else fn(x, jax.random.fold_in(key, i))
+        outs.append(jax.tree.map(lambda a, m=batch_size - pad: np.asarray(a)[:m], out))
+    return jax.tree.map(lambda *a: np.concatenate(a), *outs)
+
+
+# ---------------------------------------------------------------------------------------
+# Writing results
+
+
+def save_grid(path, images, ncol):
+    """A PNG grid of images [N, H, W, C] in [-1, 1], upscaled to about 512 px wide."""
+    grid = image_grid(np.asarray(images), ncol=ncol)
+    save_png(path, grid, scale=max(1, 512 // grid.shape[1]))
+
+
+def num_params(params):
+    """Number of scalars in a parameter tree."""
+    return int(sum(np.size(p) for p in jax.tree.leaves(params)))
+
+
+def to_uint8(images):
+    return np.round((np.clip(np.asarray(images), -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+
+
+def write_samples_npz(path, sample_fn, key, num_samples, batch_size=1000):
+    """`num_samples` samples as uint8 [N, H, W, C] under the name 'samples' (the input of
+    ``metrics.evaluate_samples`` for FID), drawn `batch_size` at a time by
+    sample_fn(key, n) -> [n, H, W, C] in [-1, 1]."""
+    chunks = [
+        to_uint8(sample_fn(jax.random.fold_in(key, i), min(batch_size, num_samples - start)))
+        for i, start in enumerate(range(0, num_samples, batch_size))
+    ]
+    write_atomic(path, lambda p: np.savez(open(p, "wb"), samples=np.concatenate(chunks)))  # noqa: SIM115
+
+
+def write_results(out_dir, results):
+    """out_dir/eval.json (atomic); returns `results`."""
+    text = json.dumps(results, indent=2) + "\n"
+    write_atomic(Path(out_dir) / "eval.json", lambda p: Path(p).write_text(text))
+    return results
+
+
+# ---------------------------------------------------------------------------------------
+# Run-level glue used by the experiments
+
+
+def eval_dir(workdir, step):
+    return Path(workdir) / "eval" / f"step_{int(step):06d}"
+
+
+def apply_preset(config, presets, defaults):
+    """Applies `presets[config.preset]` ({'a.b': value}) to `config` in place and returns it.
+
+    A preset overrides only the fields the user left at their default (`defaults`, the
+    experiment's get_config()), so `--config.preset=cpu --config.train.steps=50` trains 50
+    steps of the CPU preset. Idempotent (a run's resolved config resolves to itself); an
+    override equal to the default value is indistinguishable from none and yields the
+    preset's value.
+    """
+    if config.preset not in presets:
+        raise ValueError(f"Unknown preset {config.preset!r}; use one of {', '.join(presets)}.")
+    for path, value in presets[config.preset].items():
+        *parents, leaf = path.split(".")
+        node, default = config, defaults
+        for p in parents:
+            node, default = node[p], default[p]
+        if node[leaf] == default[leaf]:
+            node[leaf] = value
+    return config
