@@ -33,6 +33,7 @@ import optax
 from jaxgen import data, train
 from jaxgen.data import photos
 from jaxgen.evaluation import common
+from jaxgen.evaluation import dip as dip_eval
 from jaxgen.models import dip
 
 PRESETS = {
@@ -120,7 +121,7 @@ def evaluate(workdir, step=None, overrides=()):
 
     c, _, state = restore_run(workdir, step, list(overrides))
     model, problem, image = make_parts(c)
-    return dip.evaluate(
+    return dip_eval.evaluate(
         model,
         problem,
         state.params,

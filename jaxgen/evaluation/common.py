@@ -1,9 +1,9 @@
 """Evaluation helpers shared by the model families: the test split and batched calls over
 it, image grids, samples for FID, eval.json, parameter counts, run directories and presets.
 
-The family modules (``latent``, ``likelihood``, ``diffusion``) build their evaluations from
-these; experiments call ``apply_preset`` from their ``make_task`` and ``eval_dir`` from their
-``evaluate(workdir)``.
+The family modules (``latent``, ``likelihood``, ``diffusion``, ``dip``) build their
+evaluations from these; experiments call ``apply_preset`` from their ``make_task`` and
+``eval_dir`` from their ``evaluate(workdir)``.
 """
 
 import json

@@ -12,6 +12,7 @@ import pytest
 from jaxgen import data, losses, train
 from jaxgen.cli import configure, load_experiment
 from jaxgen.data import photos
+from jaxgen.evaluation import dip as dip_eval
 from jaxgen.models import dip
 
 from .family_helpers import fast_cpu_random  # noqa: F401  (an autouse fixture)
@@ -145,13 +146,13 @@ def test_dip_fits_through_the_fit_loop_and_evaluates(tmp_path):
     assert (out / "comparison.png").is_file() and (out / "psnr.png").is_file()
 
 
-@pytest.mark.parametrize("task", list(dip.BASELINES))
+@pytest.mark.parametrize("task", list(dip_eval.BASELINES))
 def test_baselines_improve_on_the_observation(task):
     clean = data.to_float(photos.photo("astronaut", 32))
     problem = dip.make_problem(task, clean.shape, KEY, sigma=0.2, drop_prob=0.5, factor=4)
     y = np.asarray(problem.observe(jnp.asarray(clean)[None]))[0]
-    restored, name = dip.BASELINES[task](y, clean, problem)
+    restored, name = dip_eval.BASELINES[task](y, clean, problem)
     assert restored.shape == clean.shape and name
     # The observation as a picture: noisy, with holes (zeros), or upsampled by copying.
     shown = np.asarray(dip.shown_at(jnp.asarray(y)[None], clean.shape))[0]
-    assert dip.psnr_np(clean, restored) > dip.psnr_np(clean, shown) + 1.0
+    assert dip_eval.psnr_np(clean, restored) > dip_eval.psnr_np(clean, shown) + 1.0
