@@ -76,7 +76,7 @@ def make_model(c):
 
 
 def make_task(c):
-    common.apply_preset(c, PRESETS, get_config())
+    train.apply_preset(c, PRESETS, get_config())
     model = make_model(c)
     corrupt = autoencoder.make_corruption(**c.loss)
     reconstruct = functools.partial(autoencoder.reconstruct, model)

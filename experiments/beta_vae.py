@@ -26,8 +26,9 @@ reconstructions.png, traversal.png: row i varies the i-th most informative laten
 import functools
 import sys
 
+from jaxgen import train
 from jaxgen.cli import load_experiment
-from jaxgen.evaluation import common, latent
+from jaxgen.evaluation import latent
 from jaxgen.models import vae
 
 vae_experiment = load_experiment("vae")  # the model, task, evaluation and entry point
@@ -49,7 +50,7 @@ def get_config():
 
 
 def make_task(c):
-    common.apply_preset(c, PRESETS, get_config())
+    train.apply_preset(c, PRESETS, get_config())
     return vae_experiment.latent_task(c, vae, make_model(c))
 
 

@@ -166,7 +166,7 @@ def diffusion_task(c, model, objective, sample_shape, decode=None):
 def pixel_task(c, defaults):
     """The task of config `c` after its preset (relative to `defaults`, the experiment's
     get_config()): the U-Net trained by ``diffusion.objective`` on the images."""
-    common.apply_preset(c, PRESETS, defaults)
+    train.apply_preset(c, PRESETS, defaults)
     model = make_model(c)
     objective = functools.partial(
         diffusion.objective, model, make_noise_schedule(c), p_uncond=c.loss.p_uncond

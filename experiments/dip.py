@@ -84,7 +84,7 @@ def get_config():
 
 def make_parts(c):
     """(model, problem, clean image uint8 [1, H, W, C]) of config `c`."""
-    common.apply_preset(c, PRESETS, get_config())
+    train.apply_preset(c, PRESETS, get_config())
     image = photos.photo(c.data.image, c.data.size)[None]
     p = c.problem
     problem = dip.make_problem(

@@ -105,7 +105,7 @@ def init_batch(c, n):
 
 
 def make_task(c):
-    common.apply_preset(c, PRESETS, get_config())
+    train.apply_preset(c, PRESETS, get_config())
     model = make_model(c)
     flows.latent_shapes(model.image_shape, model.levels)  # bad sizes fail before training
     pixel_levels = data.dataset_spec(c.data.name).levels

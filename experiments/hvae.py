@@ -23,9 +23,9 @@ in nats and bits/dim; reconstruction MSE), samples.png (ancestral), reconstructi
 import functools
 import sys
 
-from jaxgen import data
+from jaxgen import data, train
 from jaxgen.cli import load_experiment
-from jaxgen.evaluation import common, latent
+from jaxgen.evaluation import latent
 from jaxgen.models import hvae
 
 vae_experiment = load_experiment("vae")  # the task, evaluation and entry point
@@ -83,7 +83,7 @@ def make_model(c):
 
 
 def make_task(c):
-    common.apply_preset(c, PRESETS, get_config())
+    train.apply_preset(c, PRESETS, get_config())
     return vae_experiment.latent_task(c, hvae, make_model(c))
 
 

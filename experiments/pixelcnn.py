@@ -95,7 +95,7 @@ def make_model(c):
 
 
 def make_task(c):
-    common.apply_preset(c, PRESETS, get_config())
+    train.apply_preset(c, PRESETS, get_config())
     model = make_model(c)
     pixelcnn.get_output(model.output)  # an unknown output name fails here, before training
     sample = jax.jit(functools.partial(pixelcnn.sample, model), static_argnums=2)

@@ -34,7 +34,6 @@ import optax
 
 from jaxgen import data, train
 from jaxgen.data import photos
-from jaxgen.evaluation import common
 from jaxgen.models import style
 
 PRESETS = {
@@ -85,7 +84,7 @@ def get_config():
 
 
 def make_task(c):
-    common.apply_preset(c, PRESETS, get_config())
+    train.apply_preset(c, PRESETS, get_config())
     if c.mode not in ("texture", "style"):
         raise ValueError(f"Unknown mode {c.mode!r}; use 'texture' or 'style'.")
     transfer = c.mode == "style"

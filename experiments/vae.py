@@ -142,7 +142,7 @@ def latent_task(c, lib, model):
 
 
 def make_task(c):
-    common.apply_preset(c, PRESETS, get_config())
+    train.apply_preset(c, PRESETS, get_config())
     return latent_task(c, vae, make_model(c))
 
 

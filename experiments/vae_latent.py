@@ -23,8 +23,9 @@ per-dimension KL), scatter.png, manifold.png, interpolation.png, arithmetic.png
 import functools
 import sys
 
+from jaxgen import train
 from jaxgen.cli import load_experiment
-from jaxgen.evaluation import common, latent
+from jaxgen.evaluation import latent
 from jaxgen.models import vae
 
 vae_experiment = load_experiment("vae")  # the model, task, evaluation and entry point
@@ -45,7 +46,7 @@ def get_config():
 
 
 def make_task(c):
-    common.apply_preset(c, PRESETS, get_config())
+    train.apply_preset(c, PRESETS, get_config())
     return vae_experiment.latent_task(c, vae, make_model(c))
 
 

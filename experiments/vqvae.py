@@ -86,7 +86,7 @@ def make_model(c):
 
 
 def make_task(c):
-    common.apply_preset(c, PRESETS, get_config())
+    train.apply_preset(c, PRESETS, get_config())
     model = make_model(c)
     hook = functools.cache(
         lambda: autoencoder.comparison_sample_fn(

@@ -1,9 +1,8 @@
 """Evaluation helpers shared by the model families: the test split and batched calls over
-it, image grids, samples for FID, eval.json, parameter counts, run directories and presets.
+it, image grids, samples for FID, eval.json, parameter counts and run directories.
 
 The family modules (``latent``, ``likelihood``, ``diffusion``, ``dip``) build their
-evaluations from these; experiments call ``apply_preset`` from their ``make_task`` and
-``eval_dir`` from their ``evaluate(workdir)``.
+evaluations from these; experiments call ``eval_dir`` from their ``evaluate(workdir)``.
 """
 
 import json
@@ -85,24 +84,3 @@ def write_results(out_dir, results):
 
 def eval_dir(workdir, step):
     return Path(workdir) / "eval" / f"step_{int(step):06d}"
-
-
-def apply_preset(config, presets, defaults):
-    """Applies `presets[config.preset]` ({'a.b': value}) to `config` in place and returns it.
-
-    A preset overrides only the fields the user left at their default (`defaults`, the
-    experiment's get_config()), so `--config.preset=cpu --config.train.steps=50` trains 50
-    steps of the CPU preset. Idempotent (a run's resolved config resolves to itself); an
-    override equal to the default value is indistinguishable from none and yields the
-    preset's value.
-    """
-    if config.preset not in presets:
-        raise ValueError(f"Unknown preset {config.preset!r}; use one of {', '.join(presets)}.")
-    for path, value in presets[config.preset].items():
-        *parents, leaf = path.split(".")
-        node, default = config, defaults
-        for p in parents:
-            node, default = node[p], default[p]
-        if node[leaf] == default[leaf]:
-            node[leaf] = value
-    return config

@@ -1,7 +1,7 @@
 """Training layer: TrainState (+EMA), the sharded step builder, the fit loop, checkpoints."""
 
 from jaxgen.train.checkpoint import Checkpointer, CheckpointError
-from jaxgen.train.config import apply_overrides
+from jaxgen.train.config import apply_overrides, apply_preset
 from jaxgen.train.loop import NonFiniteLossError, fit
 from jaxgen.train.run import Task, init_state, maybe_initialize_distributed, run_experiment
 from jaxgen.train.rundir import RunDirError, check_compatible, read_run
@@ -18,6 +18,7 @@ __all__ = [
     "RunDirError",
     "TrainState",
     "apply_overrides",
+    "apply_preset",
     "build_step",
     "check_compatible",
     "check_config",

@@ -63,3 +63,24 @@ def apply_overrides(config, args):
             raise ValueError(f"--config.{path}={text}: {e}") from e
     config.lock()
     return config, rest
+
+
+def apply_preset(config, presets, defaults):
+    """Applies `presets[config.preset]` ({'a.b': value}) to `config` in place and returns it.
+
+    A preset overrides only the fields the user left at their default (`defaults`, the
+    experiment's get_config()), so `--config.preset=cpu --config.train.steps=50` trains 50
+    steps of the CPU preset. Idempotent (a run's resolved config resolves to itself); an
+    override equal to the default value is indistinguishable from none and yields the
+    preset's value.
+    """
+    if config.preset not in presets:
+        raise ValueError(f"Unknown preset {config.preset!r}; use one of {', '.join(presets)}.")
+    for path, value in presets[config.preset].items():
+        *parents, leaf = path.split(".")
+        node, default = config, defaults
+        for p in parents:
+            node, default = node[p], default[p]
+        if node[leaf] == default[leaf]:
+            node[leaf] = value
+    return config
