@@ -168,9 +168,9 @@ def run_one(run, out_dir, protocol, log=print):
 
 
 def mean_std(values):
-    """{"mean", "std": the sample standard deviation, ddof = 1 (0 for one value)}."""
+    """{"mean", "std": the sample standard deviation, ddof = 1 (None for one value)}."""
     values = [float(v) for v in values]
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    std = statistics.stdev(values) if len(values) > 1 else None
     return {"mean": statistics.fmean(values), "std": std}
 
 
@@ -200,9 +200,11 @@ def _decimals(x, significant):
 
 def _cell(stat, scale):
     """'mean +- std', to 3 significant digits of the mean or 2 of the std, whichever needs
-    more decimals; '-' for a missing number."""
+    more decimals; the mean alone for one seed; '-' for a missing number."""
     if stat is None:
         return "-"
+    if stat["std"] is None:
+        return f"{stat['mean'] * scale:.{_decimals(stat['mean'] * scale, 3)}f}"
     mean, std = stat["mean"] * scale, stat["std"] * scale
     digits = max(_decimals(mean, 3), _decimals(std, 2))
     return f"{mean:.{digits}f} +- {std:.{digits}f}"
@@ -219,8 +221,9 @@ def table(summary, columns=COLUMNS):
         lines.append("| " + " | ".join(cells) + " |")
     nets = ", ".join(sorted({s["feature_net"] for s in summary.values()}))
     lines.append(
-        f"\nmean +- std (ddof 1) over each row's seeds. FID, KID and precision/recall with "
-        f"the classifier features of {nets} (sample key and subsets: seed {EVAL_SEED}); "
+        f"\nmean +- std (ddof 1) over each row's seeds (the value for one seed). FID, KID and "
+        f"precision/recall with the classifier features of {nets} (sample key and subsets: "
+        f"seed {EVAL_SEED}); "
         "'-': the model has no such number."
     )
     return "\n".join(lines) + "\n"

@@ -144,6 +144,8 @@ def test_table_has_one_row_per_family_and_marks_missing_numbers():
     assert vae[header.index("NLL (IWAE, nats)")] == "30.020 +- 0.020"  # the std's 2 digits
     assert dcgan[header.index("NLL (IWAE, nats)")] == "-"
     assert vae[header.index("train s")] == "3.00 +- 1.00"
+    assert quality.mean_std([1823.14]) == {"mean": 1823.14, "std": None}
+    assert quality._cell(quality.mean_std([1823.14]), 1) == "1823"  # one seed: no spread
 
 
 def test_summarize_runs_recomputes_the_benchmark_summary_from_the_run_directories(benchmarks):
