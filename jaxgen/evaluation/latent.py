@@ -68,36 +68,30 @@ class LatentModel:
     discrete: bool
 
 
+def _latent_model(lib, model, encode, decode):
+    """LatentModel of `model` from the functions of its module `lib` (vae or hvae)."""
+    return LatentModel(
+        elbo=jax.jit(lambda params, x, key: lib.elbo(model, params, x, key)[0]),
+        log_weights=jax.jit(functools.partial(lib.iwae_log_weights, model), static_argnums=3),
+        reconstruct=jax.jit(functools.partial(lib.reconstruct, model)),
+        sample=jax.jit(functools.partial(lib.sample, model), static_argnums=2),
+        encode=encode,
+        decode=decode,
+        discrete=vae.get_likelihood(model.likelihood).discrete,
+    )
+
+
 @functools.lru_cache(maxsize=16)
 def conv_vae(model):
     """LatentModel of a ``vae.ConvVAE`` (one per model: its jitted functions are shared)."""
-    return LatentModel(
-        elbo=jax.jit(lambda params, x, key: vae.elbo(model, params, x, key)[0]),
-        log_weights=jax.jit(functools.partial(vae.iwae_log_weights, model), static_argnums=3),
-        reconstruct=jax.jit(functools.partial(vae.reconstruct, model)),
-        sample=jax.jit(functools.partial(vae.sample, model), static_argnums=2),
-        encode=jax.jit(functools.partial(vae.encode, model)),
-        decode=jax.jit(functools.partial(vae.decode_mean, model)),
-        discrete=vae.get_likelihood(model.likelihood).discrete,
-    )
+    encode = jax.jit(functools.partial(vae.encode, model))
+    return _latent_model(vae, model, encode, jax.jit(functools.partial(vae.decode_mean, model)))
 
 
 @functools.lru_cache(maxsize=16)
 def hierarchical_vae(model):
     """LatentModel of an ``hvae.HierarchicalVAE`` (no single latent: no latent pictures)."""
-    return LatentModel(
-        elbo=jax.jit(lambda params, x, key: hvae.elbo(model, params, x, key)[0]),
-        log_weights=jax.jit(functools.partial(hvae.iwae_log_weights, model), static_argnums=3),
-        reconstruct=jax.jit(functools.partial(hvae.reconstruct, model)),
-        sample=jax.jit(functools.partial(hvae.sample, model), static_argnums=2),
-        encode=None,
-        decode=None,
-        discrete=vae.get_likelihood(model.likelihood).discrete,
-    )
-
-
-# ---------------------------------------------------------------------------------------
-# Test-set numbers
+    return _latent_model(hvae, model, encode=None, decode=None)
 
 
 def nll_summary(prefix, log_likelihood, num_dims, discrete):
