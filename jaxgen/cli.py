@@ -272,12 +272,14 @@ def cmd_summarize(args, overrides):
     if overrides:
         raise UsageError(f"{overrides[0].split('=')[0]}: summarize takes no --config options.")
     try:
-        summary = quality.summarize_runs(args.workdirs)
+        summary, unevaluated = quality.summarize_runs(args.workdirs)
         columns = quality.columns(summary, args.keys.split(",") if args.keys else None)
     except ValueError as e:
         raise UsageError(str(e)) from None
     text = quality.table(summary, columns)
     print(text, end="")
+    if unevaluated:
+        print(f"Left out, not evaluated: {' '.join(map(str, unevaluated))}", file=sys.stderr)
     if args.out:
         from jaxgen.train.writers import write_atomic
 

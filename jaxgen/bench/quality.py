@@ -252,14 +252,23 @@ def run_numbers(workdir):
 def summarize_runs(workdirs):
     """`summarize` for run directories named GROUP_s<seed> or GROUP/seed_<seed> (`jaxgen
     summarize`): one group per name without the seed suffix, whose configs may differ in
-    `seed` only (ValueError otherwise, or for a directory that is not a run)."""
-    groups = {}
+    `seed` only (ValueError otherwise, or for a directory that is not a run). Runs not yet
+    evaluated (no numbers) are left out: (summary, [their directories])."""
+    groups, unevaluated = {}, []
     for d in map(Path, workdirs):
         if not (d / "config.json").exists():
             raise ValueError(
                 f"{d} is not a run directory (no config.json); pass `jaxgen train` runs."
             )
+        if not run_numbers(d):
+            unevaluated.append(d)
+            continue
         groups.setdefault(Path(SEED_SUFFIX.sub("", d.as_posix())).name, []).append(d)
+    if not groups:
+        raise ValueError(
+            "none of these runs is evaluated yet: run `jaxgen eval DIR` or "
+            "`python experiments/NAME.py eval DIR` first."
+        )
     summary = {}
     for name, dirs in groups.items():
         configs = [json.loads((d / "config.json").read_text()) for d in dirs]
@@ -284,7 +293,7 @@ def summarize_runs(workdirs):
                 k: mean_std([n[k] for n in numbers]) for k in set.intersection(*map(set, numbers))
             },
         }
-    return summary
+    return summary, unevaluated
 
 
 def columns(summary, keys=None):

@@ -4,6 +4,7 @@ protocol promises."""
 
 import contextlib
 import json
+import shutil
 from pathlib import Path
 
 import jax
@@ -152,7 +153,9 @@ def test_summarize_runs_recomputes_the_benchmark_summary_from_the_run_directorie
     """A second formulation: `jaxgen summarize` of the benchmark's run directories reads
     their eval files and gives the numbers quality.json summarised from its own records."""
     dirs = [benchmarks["a"] / "vae" / f"seed_{s}" for s in (0, 1)]
-    [(name, summary)] = quality.summarize_runs(dirs).items()
+    summaries, unevaluated = quality.summarize_runs(dirs)
+    [(name, summary)] = summaries.items()
+    assert unevaluated == []
     expected = json.loads((benchmarks["a"] / "quality.json").read_text())["summary"]["vae"]
     assert name == "vae" and summary["seeds"] == [0, 1] and summary["steps"] == 3
     assert summary["feature_net"] == expected["feature_net"]
@@ -177,6 +180,11 @@ def test_summarize_command_writes_the_table_and_rejects_mixed_or_unknown(
     config = json.loads((Path(dirs[0]) / "config.json").read_text())
     config["seed"], config["train"]["learning_rate"] = 2, 0.5
     (other / "config.json").write_text(json.dumps(config))
+    unevaluated = str(tmp_path / "vae_s3")  # a run not evaluated yet is left out, said so
+    shutil.copytree(other, unevaluated)
+    cli.main(["summarize", *dirs, unevaluated])
+    assert capsys.readouterr().err == f"Left out, not evaluated: {unevaluated}\n"
+    shutil.copy(Path(dirs[0]) / "eval.json", other / "eval.json")
     for argv, message in (
         (
             [*dirs, str(other)],
@@ -184,6 +192,7 @@ def test_summarize_command_writes_the_table_and_rejects_mixed_or_unknown(
         ),
         ([*dirs, "--keys", "fid,fdi"], "no run has a number 'fdi'; there are: "),
         ([str(tmp_path)], "is not a run directory (no config.json)"),
+        ([unevaluated], "none of these runs is evaluated yet"),
     ):
         with pytest.raises(SystemExit) as exit_info:
             cli.main(["summarize", *argv])
