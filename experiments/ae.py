@@ -9,7 +9,7 @@ prior to sample from).
 
 Presets (--config.preset=NAME; explicit --config overrides still win):
   quick  digits, 3,000 steps
-  cpu    fashion_mnist, bottleneck 32, 12,000 steps (~50 ms of CPU time each: ~10 min)
+  cpu    fashion_mnist, bottleneck 32, 12,000 steps (6 min on 2 cores beside two other runs)
   gpu    fashion_mnist, wider conv stack, 50,000 steps
 
 Evaluation: python experiments/ae.py eval WORKDIR [--step N] [--config.eval.KEY=V]

@@ -11,8 +11,8 @@ parameters: compare eval.json's iwae_nll_nats / iwae_nll_bpd of the two runs (sa
 
 Presets (--config.preset=NAME; explicit --config overrides still win):
   quick  digits, 3,000 steps
-  cpu    fashion_mnist, 12,000 steps (~12 min of CPU time) + IWAE on 1,000 test images
-         (~4 min): under 20 min on 2 cores
+  cpu    fashion_mnist, 12,000 steps + IWAE on 1,000 test images: 15-20 min on the
+         2-core CPU beside two other runs
   gpu    fashion_mnist, wider conv stack, 50,000 steps
 
 Evaluation: python experiments/hvae.py eval WORKDIR [--step N] [--config.eval.KEY=V]

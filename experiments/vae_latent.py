@@ -11,7 +11,8 @@ while the 2-D projection mixes the classes more.
 
 Presets (--config.preset=NAME; explicit --config overrides still win):
   quick  digits, 3,000 steps
-  cpu    fashion_mnist, 12,000 steps (~12 min of CPU time) + IWAE on 1,000 test images
+  cpu    fashion_mnist, 12,000 steps + IWAE on 1,000 test images (16 min on 2 cores
+         beside two other runs)
   gpu    fashion_mnist, wider conv stack, 50,000 steps
 
 Evaluation: python experiments/vae_latent.py eval WORKDIR [--step N] [--config.eval.KEY=V]

@@ -11,7 +11,8 @@ trained, so the sample hook shows test images and their reconstructions.
 
 Presets (--config.preset=NAME; explicit --config overrides still win):
   quick  digits (2 x 2 codes per image), 64 codes, 3,000 steps
-  cpu    fashion_mnist (7 x 7 codes), 128 codes, 12,000 steps (~10 min of CPU time)
+  cpu    fashion_mnist (7 x 7 codes), 128 codes, 12,000 steps (8 min on 2 cores beside
+         two other runs)
   gpu    fashion_mnist, wider conv stack, 256 codes, 50,000 steps
 
 Evaluation: python experiments/vqvae.py eval WORKDIR [--step N] [--config.eval.KEY=V]
