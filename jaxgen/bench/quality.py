@@ -76,6 +76,7 @@ SUMMARY_COLUMNS = (
     *COLUMNS[:-1],
     ("active_units", "active dims", 1),
     ("recon_mse", "recon MSE", 1),
+    ("noisy_mse", "corrupted MSE", 1),
     ("denoise_mse", "denoised MSE", 1),
     ("perplexity", "codebook perplexity", 1),
 )
@@ -219,7 +220,7 @@ def table(summary, columns=COLUMNS):
         cells = [family, s["dataset"], str(s["steps"]), ",".join(map(str, s["seeds"]))]
         cells += [_cell(s["numbers"].get(k), scale) for k, _, scale in columns]
         lines.append("| " + " | ".join(cells) + " |")
-    nets = ", ".join(sorted({s["feature_net"] for s in summary.values()}))
+    nets = ", ".join(sorted({s["feature_net"] for s in summary.values()} - {"-"}))
     lines.append(
         f"\nmean +- std (ddof 1) over each row's seeds (the value for one seed). FID, KID and "
         f"precision/recall with the classifier features of {nets} (sample key and subsets: "
