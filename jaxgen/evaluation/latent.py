@@ -385,13 +385,13 @@ def write_pictures(
         files["traversal"] = "traversal.png"
         stats["traversal_dims"] = dims.tolist()
     if "scatter" in pictures:
-        how = "posterior means" if mu.shape[1] == 2 else "first 2 principal components of means"
+        how = "posterior means" if mu.shape[1] == 2 else "PCA of posterior means"
         scatter_plot(
             out_dir / "scatter.png",
             projection_2d(mu),
             labels,
             class_names(dataset),
-            f"{dataset} test set, latent dim {mu.shape[1]}: {how}",
+            f"{dataset} test set, latent dim {mu.shape[1]}:\n{how}",
         )
         files["scatter"] = "scatter.png"
     if "manifold" in pictures:
