@@ -79,6 +79,9 @@ SUMMARY_COLUMNS = (
     ("noisy_mse", "corrupted MSE", 1),
     ("denoise_mse", "denoised MSE", 1),
     ("perplexity", "codebook perplexity", 1),
+    ("codes_used", "codes used", 1),
+    ("classes_covered", "classes covered", 1),
+    ("kl_to_uniform", "KL(classes, uniform)", 1),
 )
 NLL_KEYS = ("iwae_nll_nats", "neg_elbo_nats", "iwae_nll_bpd", "neg_elbo_bpd")
 
@@ -221,12 +224,13 @@ def table(summary, columns=COLUMNS):
         cells += [_cell(s["numbers"].get(k), scale) for k, _, scale in columns]
         lines.append("| " + " | ".join(cells) + " |")
     nets = ", ".join(sorted({s["feature_net"] for s in summary.values()} - {"-"}))
-    lines.append(
-        f"\nmean +- std (ddof 1) over each row's seeds (the value for one seed). FID, KID and "
-        f"precision/recall with the classifier features of {nets} (sample key and subsets: "
-        f"seed {EVAL_SEED}); "
-        "'-': the model has no such number."
-    )
+    note = "\nmean +- std (ddof 1) over each row's seeds (the value for one seed)."
+    if nets:
+        note += (
+            f" FID, KID and precision/recall with the classifier features of {nets} (sample "
+            f"key and subsets: seed {EVAL_SEED})."
+        )
+    lines.append(note + " '-': the model has no such number.")
     return "\n".join(lines) + "\n"
 
 
