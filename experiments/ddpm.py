@@ -146,9 +146,7 @@ def diffusion_task(c, model, objective, sample_shape, decode=None):
     c.sample's sampler with the EMA params, mapped to images by `decode` (see
     ``diffusion.make_sampler``)."""
     s = c.sample
-    reverse = diffusion.reverse_process(
-        s.sampler, make_noise_schedule(c), num_steps=s.num_steps, eta=s.eta, variance=s.variance
-    )
+    reverse = diffusion_eval.configured_reverse(s, make_noise_schedule(c))
     sample = diffusion.make_sampler(
         model, reverse, sample_shape, c.train.num_samples, guidance_w=s.guidance_w, decode=decode
     )
