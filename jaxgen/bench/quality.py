@@ -265,17 +265,19 @@ def summarize_runs(workdirs):
             raise ValueError(
                 f"{d} is not a run directory (no config.json); pass `jaxgen train` runs."
             )
-        if not run_numbers(d):
+        numbers = run_numbers(d)
+        if not numbers:
             unevaluated.append(d)
             continue
-        groups.setdefault(Path(SEED_SUFFIX.sub("", d.as_posix())).name, []).append(d)
+        groups.setdefault(Path(SEED_SUFFIX.sub("", d.as_posix())).name, {})[d] = numbers
     if not groups:
         raise ValueError(
             "none of these runs is evaluated yet: run `jaxgen eval DIR` or "
             "`python experiments/NAME.py eval DIR` first."
         )
     summary = {}
-    for name, dirs in groups.items():
+    for name, runs in groups.items():
+        dirs, numbers = list(runs), list(runs.values())
         configs = [json.loads((d / "config.json").read_text()) for d in dirs]
         unseeded = [{k: v for k, v in flatten(c).items() if k != "seed"} for c in configs]
         first = unseeded[0]
@@ -287,7 +289,6 @@ def summarize_runs(workdirs):
                 f"runs of group {name!r} differ in {', '.join(diff)}, not only in seed; "
                 "give them different names."
             )
-        numbers = [run_numbers(d) for d in dirs]
         evals = [json.loads(f.read_text()) for d in dirs if (f := d / "eval.json").exists()]
         summary[name] = {
             "dataset": configs[0]["data"]["name"],
