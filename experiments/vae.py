@@ -9,8 +9,8 @@ use discretized_logistic so the NLL is also reported in bits/dim).
 Presets (--config.preset=NAME; explicit --config overrides still win):
   quick  digits, 3,000 steps, Bernoulli (the defaults below; `make demo`)
   cpu    fashion_mnist, discretized logistic, latent 32, KL warm-up over 1,000 steps,
-         12,000 steps and IWAE k = 1,000 on the first 1,000 test images: 3 + 3 min on
-         the idle 2-core CPU, 15-20 min beside two other runs (`hvae` matches it)
+         12,000 steps and IWAE k = 1,000 on the first 1,000 test images: about 3 + 3 min
+         on the idle 2-core CPU, 15-20 min beside two other runs (`hvae` matches it)
   gpu    fashion_mnist, wider conv stack, 50,000 steps
 
 Evaluation of a run (EMA weights, newest checkpoint unless --step):
