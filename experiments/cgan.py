@@ -1,11 +1,24 @@
 """Conditional GAN (Mirza & Osindero 2014) with the DCGAN networks: the label is fed to both
 G (one-hot, concatenated to z) and D (one-hot maps, concatenated to the image). The sample
 hook shows one row per class, the same z in every row. The dcgan config and wiring
-otherwise (presets included: --config.preset=gpu for Fashion-MNIST)."""
+otherwise (presets included: --config.preset=gpu for Fashion-MNIST).
+
+Evaluation of a run (EMA weights, newest checkpoint unless --step):
+  python experiments/cgan.py eval WORKDIR [--step N] [--config.eval.num_samples=N]
+writes WORKDIR/eval/step_N/: eval.json (FID, KID, IS, precision/recall and mode coverage of
+eval.num_samples samples with balanced labels, and the feature classifier's accuracy for
+the label each was drawn with) and class_rows.png (row c: class c, the same z per column).
+"""
 
 import sys
 
+import jax
+
+from jaxgen import data
 from jaxgen.cli import load_experiment
+from jaxgen.evaluation import common
+from jaxgen.evaluation import gan as gan_eval
+from jaxgen.models import gan
 
 dcgan = load_experiment("dcgan")
 make_task = dcgan.make_task
@@ -16,10 +29,38 @@ def get_config(preset="cpu"):
     c.model.conditional = True
     c.sample.grid = "class_rows"
     c.train.num_samples = 100  # a 10 x 10 grid: row c shows class c
+    c.eval = {"seed": 0, "num_samples": 10_000, "batch_size": 1000}
     return c
 
 
-if __name__ == "__main__":
-    from jaxgen.cli import main
+def evaluate(workdir, step=None, overrides=()):
+    """Sample scores and label accuracy of class-balanced EMA samples -> eval/step_N/."""
+    from jaxgen.cli import restore_run
 
-    main(["train", __file__, *sys.argv[1:]])
+    c, _, state = restore_run(workdir, step, list(overrides))
+    model, e, params = dcgan.make_gan(c), c.eval, state.ema_params
+    k_stats, k_draw, k_grid = jax.random.split(jax.random.PRNGKey(e.seed), 3)
+    model_state = gan.ema_model_state(model, params, state.model_state, k_stats)
+    num_classes = data.dataset_spec(c.data.name).num_classes
+    draw = jax.jit(lambda y, key: gan.sample(model, params, model_state, key, len(y), y))
+    _, results = gan_eval.conditional_scores(
+        draw,
+        num_classes,
+        e.num_samples,
+        k_draw,
+        dataset=c.data.name,
+        batch_size=e.batch_size,
+        seed=e.seed,
+        data_dir=c.data.get("data_dir"),
+    )
+    out = common.eval_dir(workdir, state.step)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = gan.class_grid(model, params, model_state, k_grid, num_classes, 10)
+    common.save_grid(out / "class_rows.png", rows.reshape(-1, *rows.shape[2:]), ncol=10)
+    return common.write_results(out, {**results, "step": int(state.step)})
+
+
+if __name__ == "__main__":
+    from jaxgen.cli import experiment_main
+
+    experiment_main(__file__, evaluate, sys.argv[1:])

@@ -5,6 +5,12 @@ map of the target (jaxgen.data.paired explains the choice: the paper's edges2sho
 and outlines drop the fill that L1 alone can only blur). The sample hook shows (edges,
 output, target) triplets of test images.
 
+Evaluation of a run (EMA weights, newest checkpoint unless --step):
+  python experiments/pix2pix.py eval WORKDIR [--step N] [--config.eval.num_examples=N]
+writes WORKDIR/eval/step_N/: eval.json (L1 = mean |G(x) - y| on the [0, 1] scale over the
+test pairs, and FID, KID, IS, precision/recall and mode coverage of the G(x) against the
+test split) and triplets.png (edges, output, target).
+
 CPU preset (default): Fashion-MNIST 28x28, small widths, ~20 min on 2 cores. GPU preset:
 --config.preset=gpu, i.e. --config.data.batch_size=64 --config.train.steps=20000
 --config.model.widths="(64, 128)" --config.model.d_widths="(64, 128)"
@@ -13,11 +19,14 @@ CPU preset (default): Fashion-MNIST 28x28, small widths, ~20 min on 2 cores. GPU
 import functools
 import sys
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 
 from jaxgen import data, train
 from jaxgen.data import paired
+from jaxgen.evaluation import common
+from jaxgen.evaluation import gan as gan_eval
 from jaxgen.models import gan, pix2pix
 
 GPU = {
@@ -45,6 +54,7 @@ def get_config(preset="cpu"):
         "sample_every": 500,
         "num_samples": 36,  # 6 x 6 cells: 12 triplets
     }
+    c.eval = {"seed": 0, "num_examples": 0, "batch_size": 500}  # num_examples 0: all
     if preset == "gpu":
         c.update_from_flattened_dict(GPU)
     elif preset != "cpu":
@@ -52,13 +62,25 @@ def get_config(preset="cpu"):
     return c
 
 
-def make_task(c):
+def make_nets(c):
+    """(U-Net generator, PatchGAN discriminator) of config c."""
     channels = data.dataset_spec(c.data.name).shape[-1]
     m = c.model
     generator = pix2pix.EncoderDecoder(channels, m.widths, dropout_rate=m.dropout_rate)
-    discriminator = gan.Discriminator(m.d_widths, "batch", patch=True)
+    return generator, gan.Discriminator(m.d_widths, "batch", patch=True)
+
+
+def held_out_pairs(c):
+    """(edge maps, images) of the test split, float32 in [-1, 1]."""
+    return paired.edges_to_images(
+        c.data.name, "test", c.data.get("data_dir"), threshold=c.data.edge_threshold
+    )
+
+
+def make_task(c):
+    generator, discriminator = make_nets(c)
     make_source = functools.partial(paired.edge_map, threshold=c.data.edge_threshold, xp=jnp)
-    edges, images = paired.edges_to_images(c.data.name, "test", c.data.get("data_dir"))
+    edges, images = held_out_pairs(c)
     o = c.optimizer
     return train.Task(
         init=gan.jit_init(
@@ -70,7 +92,37 @@ def make_task(c):
     )
 
 
-if __name__ == "__main__":
-    from jaxgen.cli import main
+def evaluate(workdir, step=None, overrides=()):
+    """L1 and sample scores of G(edges) on the test pairs -> WORKDIR/eval/step_N/."""
+    from jaxgen.cli import restore_run
 
-    main(["train", __file__, *sys.argv[1:]])
+    c, _, state = restore_run(workdir, step, list(overrides))
+    generator, _ = make_nets(c)
+    e, params = c.eval, state.ema_params
+    edges, images = held_out_pairs(c)
+    edges, images = edges[: e.num_examples or None], images[: e.num_examples or None]
+    translate = jax.jit(
+        lambda x, key: pix2pix.translate_standing(generator, params, state.model_state, x, key)
+    )
+    outputs, results = gan_eval.translation_scores(
+        translate,
+        edges,
+        images,
+        jax.random.PRNGKey(e.seed),
+        dataset=c.data.name,
+        batch_size=e.batch_size,
+        seed=e.seed,
+        data_dir=c.data.get("data_dir"),
+    )
+    out = common.eval_dir(workdir, state.step)
+    out.mkdir(parents=True, exist_ok=True)
+    n = min(24, len(edges)) // 4 * 4  # rows of 4 triplets
+    grid = pix2pix.triplet_grid(edges[:n], outputs[:n], images[:n], 4)
+    common.save_grid(out / "triplets.png", grid.reshape(-1, *edges.shape[1:]), ncol=12)
+    return common.write_results(out, {**results, "step": int(state.step)})
+
+
+if __name__ == "__main__":
+    from jaxgen.cli import experiment_main
+
+    experiment_main(__file__, evaluate, sys.argv[1:])

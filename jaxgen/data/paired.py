@@ -41,10 +41,10 @@ def edge_map(images, threshold=EDGE_THRESHOLD, xp=np):
     return xp.where(magnitude > threshold, 1.0, -1.0).astype(x.dtype)
 
 
-def edges_to_images(name, split, data_dir=None):
+def edges_to_images(name, split, data_dir=None, threshold=EDGE_THRESHOLD):
     """The pix2pix pairs of a split: (edge maps, images), both float32 [N, H, W, C] in [-1, 1]."""
     images = to_float(load_split(name, split, data_dir)[0])
-    return edge_map(images), images
+    return edge_map(images, threshold), images
 
 
 def class_domains(name, split, label_a, label_b, data_dir=None):

@@ -31,8 +31,14 @@ import numpy as np
 
 from jaxgen import losses
 from jaxgen.diffusion import inpaint
-from jaxgen.evaluation.common import load_test_split, num_params, save_grid, write_results
-from jaxgen.metrics import classifier_accuracy, evaluate_samples, load_feature_net
+from jaxgen.evaluation.common import (
+    load_test_split,
+    num_params,
+    save_grid,
+    with_label_accuracy,
+    write_results,
+)
+from jaxgen.metrics import evaluate_samples, load_feature_net
 from jaxgen.models import diffusion
 
 DEFAULT_METRICS = ("fid", "pr", "modes")
@@ -51,12 +57,15 @@ def timed_draw(sample_fn: Callable, num_samples: int, batch_size: int, key: jax.
     return images[:num_samples], seconds / len(images)
 
 
-def score(images, dataset: str, *, seed=0, data_dir=None, metrics=DEFAULT_METRICS):
+def score(images, dataset: str, *, seed=0, data_dir=None, metrics=DEFAULT_METRICS, labels=None):
     """({metric key: value}, {metric key: human name}) of images in [-1, 1] by
-    ``metrics.evaluate_samples`` (keys such as 'fid_digits_classifier')."""
+    ``metrics.evaluate_samples`` (keys such as 'fid_digits_classifier'), with the
+    classifier accuracy for `labels` [N] when given (``common.with_label_accuracy``)."""
     results = evaluate_samples(images, dataset, metrics, seed=seed, data_dir=data_dir)
-    labels = results["labels"]
-    return {k: results[k] for k in labels}, labels
+    if labels is not None:
+        results = with_label_accuracy(results, images, labels, dataset)
+    names = results["labels"]
+    return {k: results[k] for k in names}, names
 
 
 def sampler_options(ddim_steps, ancestral: bool, num_steps: int):
@@ -128,22 +137,13 @@ def guidance_table(
     compiled = sample.lower(params, key, 0.0).compile()  # one compilation for every w
     y_batch = np.asarray(diffusion.sample_labels(model, batch_size))  # every batch's labels
     y = np.tile(y_batch, -(-num_samples // batch_size))[:num_samples]
-    net = load_feature_net(dataset)
-    accuracy_key = f"accuracy_{net.name}"
     rows, labels, grid = [], {}, []
     for w in guidance_ws:
         draw = lambda key_i, w=float(w): compiled(params, key_i, w)
         images, seconds = timed_draw(draw, num_samples, batch_size, key)
-        scores, labels = score(images, dataset, seed=seed, data_dir=data_dir)
-        accuracy = classifier_accuracy(net.apply, images, y)
-        rows.append(
-            {"guidance_w": float(w), "seconds_per_image": seconds, accuracy_key: accuracy, **scores}
-        )
+        scores, labels = score(images, dataset, seed=seed, data_dir=data_dir, labels=y)
+        rows.append({"guidance_w": float(w), "seconds_per_image": seconds, **scores})
         grid.append(images[:k])
-    labels = {
-        **labels,
-        accuracy_key: f"accuracy for the conditioning label ({dataset} classifier predictions)",
-    }
     return rows, labels, np.concatenate(grid)
 
 

@@ -152,10 +152,20 @@ def translate(generator, params, model_state, x, key):
     return apply_net(generator, g_params, g_state, x, key=key, train=False)[0]
 
 
-def triplet_grid(generator, params, model_state, key, x_source, y_target, per_row):
+def translate_standing(generator, params, model_state, x, key):
+    """G(x) normalized by the batch statistics of the inputs x themselves
+    (`gan.standing_stats`; pix2pix too normalizes test batches by their own statistics),
+    dropout on: how the sample grid and the evaluation translate held-out inputs."""
+    k_stats, k_g = jax.random.split(key)
+    g_state = gan_lib.standing_stats(
+        generator, params[GENERATOR], model_state[GENERATOR], x, key=k_stats
+    )
+    return translate(generator, params, {**model_state, GENERATOR: g_state}, x, k_g)
+
+
+def triplet_grid(x_source, y_fake, y_target, per_row):
     """(input, output, target) triplets: row r holds pairs r * per_row .. (r + 1) * per_row - 1
     as x, G(x), y side by side. [N / per_row, 3 * per_row, ...] for N pairs."""
-    y_fake = translate(generator, params, model_state, x_source, key)
     triplets = jnp.stack([x_source, y_fake, y_target], axis=1)  # [N, 3, ...]
     n = x_source.shape[0] // per_row * per_row
     return triplets[:n].reshape(n // per_row, 3 * per_row, *x_source.shape[1:])
@@ -164,8 +174,7 @@ def triplet_grid(generator, params, model_state, key, x_source, y_target, per_ro
 def sample_hook(generator, x_source, y_target, n):
     """`sample(state, key)`: a square grid of n cells of triplets (input edge map, output,
     target) of pairs drawn by `key` from the held-out (x_source, y_target) arrays, by the
-    EMA params with the batch statistics of these inputs (`gan.standing_stats`; pix2pix
-    too normalizes test batches by their own statistics)."""
+    EMA params (`translate_standing`)."""
     side = max(3, gan_lib.grid_size(n) // 3 * 3)
     count = side * side // 3
     if count > len(x_source):
@@ -173,14 +182,10 @@ def sample_hook(generator, x_source, y_target, n):
 
     @jax.jit
     def draw(params, model_state, key, x_source, y_target):
-        k_pick, k_stats, k_g = jax.random.split(key, 3)
+        k_pick, k_g = jax.random.split(key)
         idx = jax.random.choice(k_pick, x_source.shape[0], (count,), replace=False)
         x_source, y_target = x_source[idx], y_target[idx]
-        g_state = gan_lib.standing_stats(
-            generator, params[GENERATOR], model_state[GENERATOR], x_source, key=k_stats
-        )
-        model_state = {**model_state, GENERATOR: g_state}
-        grid = triplet_grid(generator, params, model_state, k_g, x_source, y_target, side // 3)
-        return gan_lib.square(grid)
+        y_fake = translate_standing(generator, params, model_state, x_source, k_g)
+        return gan_lib.square(triplet_grid(x_source, y_fake, y_target, side // 3))
 
     return lambda state, key: draw(state.ema_params, state.model_state, key, x_source, y_target)

@@ -1,0 +1,80 @@
+"""The conditional and image-to-image GAN evaluations: label accuracy against images of a
+known class, L1 and FID of known translations, and `experiments/{cgan,pix2pix}.py eval` on
+tiny trained runs."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgen import train
+from jaxgen.cli import load_experiment
+from jaxgen.evaluation import common
+from jaxgen.evaluation import gan as gan_eval
+from jaxgen.metrics import load_feature_net
+from tests.gan.test_experiments import CONFIGS, tiny_config
+
+KEY = jax.random.PRNGKey(0)
+
+
+@pytest.fixture(scope="module")
+def test_split(data_dir):
+    return common.load_test_split("digits", data_dir)
+
+
+def test_label_accuracy_counts_samples_of_the_asked_class(test_split, data_dir):
+    images, labels = test_split
+    predicted = np.argmax(load_feature_net("digits").apply(images)[1], axis=1)
+    well_classified = images[predicted == labels]
+    by_class = [well_classified[labels[predicted == labels] == c] for c in range(10)]
+
+    def draw(shift):  # the first well-classified test image of class y + shift
+        return lambda y, key: np.stack([by_class[(int(c) + shift) % 10][0] for c in y])
+
+    kw = {"dataset": "digits", "batch_size": 7, "data_dir": data_dir}  # 40 = 5 * 7 + 5
+    samples, honest = gan_eval.conditional_scores(draw(0), 10, 40, KEY, **kw)
+    _, shifted = gan_eval.conditional_scores(draw(1), 10, 40, KEY, **kw)
+    assert samples.shape == (40, 8, 8, 1)
+    assert honest["accuracy_digits_classifier"] == 1.0
+    assert shifted["accuracy_digits_classifier"] == 0.0
+    assert honest["classes_covered_digits_classifier"] == 10
+    assert "accuracy_digits_classifier" in honest["labels"]
+
+
+def test_translation_scores_of_known_translations(test_split, data_dir):
+    images, _ = test_split
+    kw = {"dataset": "digits", "batch_size": 100, "data_dir": data_dir}  # 297: a padded batch
+    outputs, identity = gan_eval.translation_scores(lambda x, k: x, images, images, KEY, **kw)
+    np.testing.assert_array_equal(outputs, images)
+    assert identity["l1"] == 0.0
+    assert identity["fid_digits_classifier"] == pytest.approx(0.0, abs=1e-2)
+    _, negated = gan_eval.translation_scores(lambda x, k: -x, images, images, KEY, **kw)
+    # |(-y) - y| / 2 = |y|: L1 on the [0, 1] scale.
+    assert negated["l1"] == pytest.approx(float(np.mean(np.abs(images))), rel=1e-6)
+    assert negated["fid_digits_classifier"] > 1.0
+
+
+@pytest.mark.parametrize(
+    "name,overrides,picture",
+    [
+        ("cgan", ["--config.eval.num_samples=50", "--config.eval.batch_size=20"], "class_rows"),
+        ("pix2pix", ["--config.eval.num_examples=60", "--config.eval.batch_size=25"], "triplets"),
+    ],
+)
+def test_experiment_eval_of_a_trained_run(name, overrides, picture, data_dir, tmp_path):
+    experiment = load_experiment(name)
+    c = tiny_config(name, data_dir, **CONFIGS[name][0])
+    c.train.update({"steps": 2, "log_every": 1, "checkpoint_every": 2, "sample_every": 0})
+    train.run_experiment(c, experiment.make_task(c), tmp_path, experiment=name)
+    results = experiment.evaluate(tmp_path, overrides=overrides)
+    out = tmp_path / "eval" / "step_000002"
+    assert json.loads((out / "eval.json").read_text()) == results
+    assert (out / f"{picture}.png").is_file()
+    assert results["step"] == 2 and results["dataset"] == "digits"
+    assert np.isfinite(results["fid_digits_classifier"])
+    if name == "cgan":
+        assert results["num_samples"] == 50
+        assert 0.0 <= results["accuracy_digits_classifier"] <= 1.0
+    else:
+        assert results["num_samples"] == 60 and 0.0 < results["l1"] <= 1.0
