@@ -36,7 +36,6 @@ import sys
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 
 from jaxgen import data, train
 from jaxgen.diffusion import make_schedule
@@ -150,12 +149,10 @@ def diffusion_task(c, model, objective, sample_shape, decode=None):
     sample = diffusion.make_sampler(
         model, reverse, sample_shape, c.train.num_samples, guidance_w=s.guidance_w, decode=decode
     )
-    lr, warmup = c.train.learning_rate, c.train.warmup_steps
-    lr = optax.linear_schedule(0.0, lr, warmup) if warmup > 0 else lr  # linear warmup
     init = jax.jit(lambda key, x: diffusion.init_params(model, key, x))
     return train.Task(
         init=lambda key, x: (init(key, jnp.zeros((len(x), *sample_shape))), {}),
-        tx=optax.chain(optax.clip_by_global_norm(c.train.grad_clip), optax.adam(lr)),
+        tx=train.adam(c.train.learning_rate, c.train.grad_clip, c.train.warmup_steps),
         step=train.loss_step(objective),
         sample=lambda state, key: sample(state.ema_params, key),
     )

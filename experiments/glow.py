@@ -25,7 +25,6 @@ import sys
 import jax
 import ml_collections
 import numpy as np
-import optax
 
 from jaxgen import data, train
 from jaxgen.evaluation import common, likelihood
@@ -111,11 +110,9 @@ def make_task(c):
     pixel_levels = data.dataset_spec(c.data.name).levels
     sample = jax.jit(functools.partial(flows.sample, model), static_argnums=2)
     init = jax.jit(functools.partial(flows.init_params, model))
-    lr, warmup = c.train.learning_rate, c.train.warmup_steps
-    lr = optax.linear_schedule(0.0, lr, warmup) if warmup > 0 else lr
     return train.Task(
         init=lambda key, x: (init(key, init_batch(c, x.shape[0])), {}),
-        tx=optax.chain(optax.clip_by_global_norm(c.train.grad_clip), optax.adam(lr)),
+        tx=train.adam(c.train.learning_rate, c.train.grad_clip, c.train.warmup_steps),
         step=train.loss_step(functools.partial(flows.objective, model, num_levels=pixel_levels)),
         sample=lambda state, key: sample(
             state.ema_params, key, c.train.num_samples, c.sample.temperature

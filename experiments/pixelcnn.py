@@ -22,7 +22,6 @@ import sys
 
 import jax
 import ml_collections
-import optax
 
 from jaxgen import data, train
 from jaxgen.evaluation import common, likelihood
@@ -106,9 +105,7 @@ def make_task(c):
 
     return train.Task(
         init=jax.jit(init),
-        tx=optax.chain(
-            optax.clip_by_global_norm(c.train.grad_clip), optax.adam(c.train.learning_rate)
-        ),
+        tx=train.adam(c.train.learning_rate, c.train.grad_clip),
         step=train.loss_step(functools.partial(pixelcnn.objective, model)),
         sample=lambda state, key: sample(state.ema_params, key, c.train.num_samples),
     )

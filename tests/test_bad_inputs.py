@@ -148,22 +148,27 @@ def test_command_rejects_before_training(case, run_dir, tmp_path):
 IMAGES, LABELS = np.zeros((12, 8, 8, 1), np.uint8), np.zeros(12, np.int32)
 
 
-def vae_config(**train):
-    config = cli.load_experiment("vae").get_config()
+def train_config(experiment, **train):
+    config = cli.load_experiment(experiment).get_config()
     config.train.update(train)
     return config
 
 
 PYTHON_CASES = {
     "run-experiment-zero-steps": (  # no task needed: the config is checked first
-        lambda tmp: train.run_experiment(vae_config(steps=0), None, tmp / "run"),
+        lambda tmp: train.run_experiment(train_config("vae", steps=0), None, tmp / "run"),
         train.ConfigError,
         "--config.train.steps=0 is out of range: it must be an integer >= 1",
     ),
     "run-experiment-negative-log-every": (
-        lambda tmp: train.run_experiment(vae_config(log_every=-1), None, tmp / "run"),
+        lambda tmp: train.run_experiment(train_config("vae", log_every=-1), None, tmp / "run"),
         train.ConfigError,
         "--config.train.log_every=-1 is out of range: it must be >= 0",
+    ),
+    "run-experiment-negative-grad-clip": (
+        lambda tmp: train.run_experiment(train_config("glow", grad_clip=-1.0), None, tmp / "run"),
+        train.ConfigError,
+        "--config.train.grad_clip=-1.0 is out of range: it must be >= 0",
     ),
     "iterator-batch-not-divisible": (
         lambda tmp: data.BatchIterator(IMAGES, LABELS, 6, seed=0, mesh=data.data_mesh()),

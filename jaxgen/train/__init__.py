@@ -1,8 +1,10 @@
-"""Training layer: TrainState (+EMA), the sharded step builder, the fit loop, checkpoints."""
+"""Training layer: TrainState (+EMA), the sharded step builder, the fit loop, checkpoints,
+the experiments' optimizer."""
 
 from jaxgen.train.checkpoint import Checkpointer, CheckpointError
 from jaxgen.train.config import apply_overrides, apply_preset
 from jaxgen.train.loop import NonFiniteLossError, fit
+from jaxgen.train.optim import adam
 from jaxgen.train.run import Task, init_state, maybe_initialize_distributed, run_experiment
 from jaxgen.train.rundir import RunDirError, check_compatible, read_run
 from jaxgen.train.state import TrainState, ema_update
@@ -17,6 +19,7 @@ __all__ = [
     "Task",
     "RunDirError",
     "TrainState",
+    "adam",
     "apply_overrides",
     "apply_preset",
     "build_step",

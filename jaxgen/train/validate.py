@@ -2,7 +2,8 @@
 
 Every experiment's config shares these conventions, so one set of rules covers them all:
 sizes under `model` are integers >= 1 (counts of optional layers may be 0), the schedule
-under `train` is positive, learning rates are positive and EMA decays lie in [0, 1). The
+under `train` is positive, learning rates are positive, gradient-clipping norms are >= 0
+(0: no clipping) and EMA decays lie in [0, 1). The
 first value out of range raises one ConfigError naming the key, the value and the range.
 """
 
@@ -38,7 +39,7 @@ def _range_error(key, value):
         return None if all(v >= low for v in ints) else f"{kind} >= {low}"
     if key in POSITIVE:
         return None if ints is not None and len(ints) == 1 and value >= 1 else "an integer >= 1"
-    if key in NON_NEGATIVE or leaf.endswith("warmup_steps"):
+    if key in NON_NEGATIVE or leaf.endswith(("warmup_steps", "grad_clip", "clip_norm")):
         return None if value >= 0 else ">= 0 (0: never)"
     if leaf.endswith("learning_rate"):
         return None if value > 0 else "> 0"

@@ -146,6 +146,33 @@ def test_nan_guard_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path):
     assert all(np.isfinite(r["loss"]) for r in rows)
 
 
+@pytest.mark.parametrize("grad_clip", [0.0, 0.5])
+def test_adam_clips_only_for_a_positive_norm_and_warms_up(grad_clip):
+    """grad_clip 0 is plain Adam (clip_by_global_norm(0) would zero every update); > 0 clips
+    first; the learning rate rises as lr * t / warmup_steps."""
+    g = {"w": jnp.array([3.0, -4.0])}  # ||g|| = 5
+    params = {"w": jnp.zeros(2)}
+    reference = (
+        optax.adam(0.1)
+        if grad_clip == 0
+        else optax.chain(optax.clip_by_global_norm(grad_clip), optax.adam(0.1))
+    )
+    tx = train.adam(0.1, grad_clip)
+    expected, _ = reference.update(g, reference.init(params), params)
+    updates, _ = tx.update(g, tx.init(params), params)
+    np.testing.assert_allclose(updates["w"], expected["w"], rtol=1e-6)
+    assert np.all(np.abs(updates["w"]) > 0.09)  # Adam's first step: about lr per coordinate
+    warm = train.adam(0.1, grad_clip, warmup_steps=4)
+    state = warm.init(params)
+    steps = []
+    for _ in range(3):
+        updates, state = warm.update(g, state, params)
+        steps.append(float(jnp.abs(updates["w"][0])))
+    np.testing.assert_allclose(steps, [0.0, 0.025, 0.05], atol=1e-6)  # lr t / 4, |m/sqrt(v)| = 1
+    with pytest.raises(ValueError, match="grad_clip=-1 must be >= 0"):
+        train.adam(0.1, -1)
+
+
 def test_config_overrides():
     cfg = toy.config("/tmp")
     new, rest = train.apply_overrides(

@@ -1,0 +1,20 @@
+"""Optimizers of the experiments' configs: Adam after optional gradient clipping and warmup."""
+
+import optax
+
+
+def clip(max_norm):
+    """[clip_by_global_norm(max_norm)] (Pascanu et al. 2013: g <- g min(1, max_norm / ||g||)),
+    or [] for max_norm = 0, no clipping (clip_by_global_norm(0) would zero every update)."""
+    if max_norm < 0:
+        raise ValueError(f"grad_clip={max_norm} must be >= 0 (0: no clipping).")
+    return [optax.clip_by_global_norm(max_norm)] if max_norm > 0 else []
+
+
+def adam(learning_rate, grad_clip=0.0, warmup_steps=0, **kwargs):
+    """optax.adam(**kwargs) on gradients clipped to global norm `grad_clip` (0: unclipped),
+    its learning rate rising linearly from 0 over `warmup_steps` (0: constant)."""
+    lr = learning_rate
+    if warmup_steps > 0:
+        lr = optax.linear_schedule(0.0, learning_rate, warmup_steps)
+    return optax.chain(*clip(grad_clip), optax.adam(lr, **kwargs))
