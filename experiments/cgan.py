@@ -21,16 +21,19 @@ from jaxgen.evaluation import gan as gan_eval
 from jaxgen.models import gan
 
 dcgan = load_experiment("dcgan")
-make_task = dcgan.make_task
+PRESETS = dcgan.PRESETS
 
 
-def get_config(preset="cpu"):
-    c = dcgan.get_config(preset)
+def get_config():
+    c = dcgan.get_config()
     c.model.conditional = True
     c.sample.grid = "class_rows"
     c.train.num_samples = 100  # a 10 x 10 grid: row c shows class c
     c.eval = {"seed": 0, "num_samples": 10_000, "batch_size": 1000}
     return c
+
+
+make_task = dcgan.task_maker(get_config, PRESETS)
 
 
 def evaluate(workdir, step=None, overrides=()):

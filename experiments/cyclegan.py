@@ -19,18 +19,21 @@ from jaxgen import data, train
 from jaxgen.data import paired
 from jaxgen.models import cyclegan, gan, pix2pix
 
-GPU = {
-    "train.steps": 20_000,
-    "model.widths": (64, 128),
-    "model.num_res_blocks": 6,
-    "model.d_widths": (64, 128),
+PRESETS = {
+    "cpu": {},
+    "gpu": {
+        "train.steps": 20_000,
+        "model.widths": (64, 128),
+        "model.num_res_blocks": 6,
+        "model.d_widths": (64, 128),
+    },
 }
 
 
-def get_config(preset="cpu"):
+def get_config():
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.preset = preset
+    c.preset = "cpu"
     # domains: the class labels of A and B; batch_size: images per domain and step.
     c.data = {"name": "fashion_mnist", "batch_size": 16, "domains": (7, 9)}
     c.model = {"widths": (32, 64), "num_res_blocks": 3, "d_widths": (32, 64)}
@@ -44,14 +47,11 @@ def get_config(preset="cpu"):
         "sample_every": 500,
         "num_samples": 36,  # 6 rows of a, G(a), F(G(a)), b, F(b), G(F(b))
     }
-    if preset == "gpu":
-        c.update_from_flattened_dict(GPU)
-    elif preset != "cpu":
-        raise ValueError(f"Unknown preset {preset!r}; use 'cpu' or 'gpu'.")
     return c
 
 
 def make_task(c):
+    train.apply_preset(c, PRESETS, get_config())
     channels = data.dataset_spec(c.data.name).shape[-1]
     m, loss = c.model, c.loss
     generator = pix2pix.EncoderDecoder(

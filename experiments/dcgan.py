@@ -30,10 +30,10 @@ PRESETS = {
 }
 
 
-def get_config(preset="cpu"):
+def get_config():
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.preset = preset
+    c.preset = "cpu"
     c.data = {"name": "digits", "batch_size": 64}
     # widths: D's conv widths, G's in reverse; one factor 2 of resolution per width.
     c.model = {
@@ -64,10 +64,13 @@ def get_config(preset="cpu"):
         "sample_every": 1000,
         "num_samples": 64,
     }
-    if preset not in PRESETS:
-        raise ValueError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)}.")
-    c.update_from_flattened_dict(PRESETS[preset])
     return c
+
+
+def task_maker(get_config_fn, presets):
+    """make_task(c) of an experiment on the dcgan wiring with its own get_config and
+    presets."""
+    return lambda c: make_task(c, presets, get_config_fn())
 
 
 def make_gan(c):
@@ -91,8 +94,12 @@ def make_gan(c):
     )
 
 
-def make_task(c, model=None):
-    model = model or make_gan(c)
+def make_task(c, presets=PRESETS, defaults=None):
+    """The Task of config c after its preset: `presets` and `defaults` (the experiment's
+    get_config(), to tell user overrides from defaults) are those of the experiment built on
+    this wiring (cgan, wgan_gp, sngan, msggan: `make_task = dcgan.task_maker(...)`)."""
+    train.apply_preset(c, presets, get_config() if defaults is None else defaults)
+    model = make_gan(c)
     label_fn = None
     if c.sample.grid == "arithmetic":  # labels generated images by their nearest train image
         images, labels = data.load_split(c.data.name, "train", c.data.get("data_dir"))

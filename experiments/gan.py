@@ -21,13 +21,13 @@ import ml_collections
 from jaxgen import data, train
 from jaxgen.models import gan
 
-GPU = {"data.batch_size": 128, "train.steps": 100_000}
+PRESETS = {"cpu": {}, "gpu": {"data.batch_size": 128, "train.steps": 100_000}}
 
 
-def get_config(preset="cpu"):
+def get_config():
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.preset = preset
+    c.preset = "cpu"
     c.data = {"name": "fashion_mnist", "batch_size": 64}
     c.model = {"latent_dim": 32, "hidden": (256, 256)}
     # generator: non_saturating | saturating; k: D updates per G update.
@@ -52,14 +52,11 @@ def get_config(preset="cpu"):
         "sample_every": 2000,
         "num_samples": 64,
     }
-    if preset == "gpu":
-        c.update_from_flattened_dict(GPU)
-    elif preset != "cpu":
-        raise ValueError(f"Unknown preset {preset!r}; use 'cpu' or 'gpu'.")
     return c
 
 
 def make_task(c):
+    train.apply_preset(c, PRESETS, get_config())
     shape = data.dataset_spec(c.data.name).shape
     model = gan.GAN(
         generator=gan.MLPGenerator(shape, c.model.hidden),

@@ -11,14 +11,17 @@ import sys
 from jaxgen.cli import load_experiment
 
 dcgan = load_experiment("dcgan")
-make_task = dcgan.make_task
+PRESETS = dcgan.PRESETS
 
 
-def get_config(preset="cpu"):
-    c = dcgan.get_config(preset)
+def get_config():
+    c = dcgan.get_config()
     c.model.multi_scale = True
     c.sample.grid = "multiscale"
     return c
+
+
+make_task = dcgan.task_maker(get_config, PRESETS)
 
 
 if __name__ == "__main__":

@@ -29,18 +29,21 @@ from jaxgen.evaluation import common
 from jaxgen.evaluation import gan as gan_eval
 from jaxgen.models import gan, pix2pix
 
-GPU = {
-    "data.batch_size": 64,
-    "train.steps": 20_000,
-    "model.widths": (64, 128),
-    "model.d_widths": (64, 128),
+PRESETS = {
+    "cpu": {},
+    "gpu": {
+        "data.batch_size": 64,
+        "train.steps": 20_000,
+        "model.widths": (64, 128),
+        "model.d_widths": (64, 128),
+    },
 }
 
 
-def get_config(preset="cpu"):
+def get_config():
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.preset = preset
+    c.preset = "cpu"
     c.data = {"name": "fashion_mnist", "batch_size": 32, "edge_threshold": paired.EDGE_THRESHOLD}
     # widths: U-Net levels (28x28 -> 14 -> 7); d_widths: PatchGAN convs.
     c.model = {"widths": (32, 64), "d_widths": (32, 64), "dropout_rate": 0.5}
@@ -55,10 +58,6 @@ def get_config(preset="cpu"):
         "num_samples": 36,  # 6 x 6 cells: 12 triplets
     }
     c.eval = {"seed": 0, "num_examples": 0, "batch_size": 500}  # num_examples 0: all
-    if preset == "gpu":
-        c.update_from_flattened_dict(GPU)
-    elif preset != "cpu":
-        raise ValueError(f"Unknown preset {preset!r}; use 'cpu' or 'gpu'.")
     return c
 
 
@@ -78,6 +77,7 @@ def held_out_pairs(c):
 
 
 def make_task(c):
+    train.apply_preset(c, PRESETS, get_config())
     generator, discriminator = make_nets(c)
     make_source = functools.partial(paired.edge_map, threshold=c.data.edge_threshold, xp=jnp)
     edges, images = held_out_pairs(c)

@@ -9,14 +9,17 @@ import sys
 from jaxgen.cli import load_experiment
 
 dcgan = load_experiment("dcgan")
-make_task = dcgan.make_task
+PRESETS = dcgan.PRESETS
 
 
-def get_config(preset="cpu"):
-    c = dcgan.get_config(preset)
+def get_config():
+    c = dcgan.get_config()
     c.model.update({"d_normalization": "none", "spectral_norm": True})
     c.loss.update({"discriminator": "hinge", "generator": "hinge"})
     return c
+
+
+make_task = dcgan.task_maker(get_config, PRESETS)
 
 
 if __name__ == "__main__":

@@ -18,22 +18,25 @@ import ml_collections
 from jaxgen import data, train
 from jaxgen.models import gan, stylegan
 
-GPU = {
-    "data.name": "fashion_mnist",
-    "data.batch_size": 128,
-    "train.steps": 30_000,
-    "model.widths": (64, 128, 256),  # resolutions 7, 14, 28
-    "model.w_dim": 128,
-    "model.mapping_depth": 8,
-    "model.latent_dim": 128,
-    "sample.crossover": 4,  # styles of 7x7 and 14x14 from the top row
+PRESETS = {
+    "cpu": {},
+    "gpu": {
+        "data.name": "fashion_mnist",
+        "data.batch_size": 128,
+        "train.steps": 30_000,
+        "model.widths": (64, 128, 256),  # resolutions 7, 14, 28
+        "model.w_dim": 128,
+        "model.mapping_depth": 8,
+        "model.latent_dim": 128,
+        "sample.crossover": 4,  # styles of 7x7 and 14x14 from the top row
+    },
 }
 
 
-def get_config(preset="cpu"):
+def get_config():
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.preset = preset
+    c.preset = "cpu"
     c.data = {"name": "digits", "batch_size": 64}
     # widths: one synthesis block per width (coarse to fine in reverse), 2 styles each.
     c.model = {
@@ -55,14 +58,11 @@ def get_config(preset="cpu"):
         "sample_every": 1000,
         "num_samples": 64,
     }
-    if preset == "gpu":
-        c.update_from_flattened_dict(GPU)
-    elif preset != "cpu":
-        raise ValueError(f"Unknown preset {preset!r}; use 'cpu' or 'gpu'.")
     return c
 
 
 def make_task(c):
+    train.apply_preset(c, PRESETS, get_config())
     m = c.model
     model = gan.GAN(
         generator=stylegan.StyleGenerator(

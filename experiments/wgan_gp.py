@@ -10,19 +10,31 @@ import sys
 from jaxgen.cli import load_experiment
 
 dcgan = load_experiment("dcgan")
-make_task = dcgan.make_task
+# 5 critic updates + GP per step: 3/20 of dcgan's steps in every preset.
+PRESETS = {
+    "quick": {"train.steps": 300, "train.checkpoint_every": 150, "train.sample_every": 50},
+    "cpu": {},
+    "gpu": {
+        **dcgan.PRESETS["gpu"],
+        "train.steps": 15_000,
+        "train.checkpoint_every": 7_500,
+        "train.sample_every": 2_500,
+    },
+}
 
 
-def get_config(preset="cpu"):
-    c = dcgan.get_config(preset)
+def get_config():
+    c = dcgan.get_config()
     c.model.d_normalization = "layer"
     c.loss.update(
         {"discriminator": "wasserstein", "generator": "wasserstein", "k": 5, "gp_weight": 10.0}
     )
     c.optimizer.update({"g_learning_rate": 1e-4, "d_learning_rate": 1e-4, "b1": 0.0, "b2": 0.9})
-    c.train.steps = {"cpu": 1_200, "gpu": 15_000}[preset]  # 5 critic updates + GP per step
-    c.train.update({"sample_every": c.train.steps // 6, "checkpoint_every": c.train.steps // 2})
+    c.train.update({"steps": 1_200, "checkpoint_every": 600, "sample_every": 200})
     return c
+
+
+make_task = dcgan.task_maker(get_config, PRESETS)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ jaxgen summarize DIR [DIR ...] [--keys fid,recon_mse] [--out table.md]
 import argparse
 import difflib
 import importlib.util
-import inspect
 import json
 import logging
 import sys
@@ -65,19 +64,6 @@ def configure(base, overrides):
         raise UsageError(str(e)) from None
 
 
-def base_config(module, overrides):
-    """The experiment's get_config(): with the NAME of --config.preset=NAME where get_config
-    takes a preset (experiments whose presets are code, e.g. dcgan's family), else with none
-    (make_task applies the config's `preset` field)."""
-    presets = [o.split("=", 1)[1] for o in overrides if o.startswith("--config.preset=")]
-    if not presets or "preset" not in inspect.signature(module.get_config).parameters:
-        return module.get_config()
-    try:
-        return module.get_config(presets[-1])
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-
-
 def cmd_list(args, overrides):
     from jaxgen import data
 
@@ -113,7 +99,7 @@ def train_experiment(experiment, workdir, overrides):
     from jaxgen import train
 
     module = load_experiment(experiment)
-    config = configure(base_config(module, overrides), overrides)
+    config = configure(module.get_config(), overrides)
     task = build_task(module, config)
     try:
         return train.run_experiment(config, task, workdir, experiment=Path(experiment).stem)
