@@ -7,7 +7,7 @@ Evaluation of a run (EMA weights, newest checkpoint unless --step):
   python experiments/cgan.py eval WORKDIR [--step N] [--config.eval.num_samples=N]
 writes WORKDIR/eval/step_N/: eval.json (FID, KID, IS, precision/recall and mode coverage of
 eval.num_samples samples with balanced labels, and the feature classifier's accuracy for
-the label each was drawn with) and class_rows.png (row c: class c, the same z per column).
+the label each was drawn with) and samples.png (the first samples; column j holds class j).
 """
 
 import sys
@@ -41,26 +41,17 @@ def evaluate(workdir, step=None, overrides=()):
     from jaxgen.cli import restore_run
 
     c, _, state = restore_run(workdir, step, list(overrides))
-    model, e, params = dcgan.make_gan(c), c.eval, state.ema_params
-    k_stats, k_draw, k_grid = jax.random.split(jax.random.PRNGKey(e.seed), 3)
+    model, params = dcgan.make_gan(c), state.ema_params
+    k_stats, k_draw = jax.random.split(jax.random.PRNGKey(c.eval.seed))
     model_state = gan.ema_model_state(model, params, state.model_state, k_stats)
     num_classes = data.dataset_spec(c.data.name).num_classes
     draw = jax.jit(lambda y, key: gan.sample(model, params, model_state, key, len(y), y))
-    _, results = gan_eval.conditional_scores(
-        draw,
-        num_classes,
-        e.num_samples,
-        k_draw,
-        dataset=c.data.name,
-        batch_size=e.batch_size,
-        seed=e.seed,
-        data_dir=c.data.get("data_dir"),
+    images, results = gan_eval.conditional_scores(
+        draw, num_classes, c.eval.num_samples, k_draw, **gan_eval.score_options(c)
     )
+    grid = images[: num_classes * min(10, len(images) // num_classes)]  # column j: class j
     out = common.eval_dir(workdir, state.step)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = gan.class_grid(model, params, model_state, k_grid, num_classes, 10)
-    common.save_grid(out / "class_rows.png", rows.reshape(-1, *rows.shape[2:]), ncol=10)
-    return common.write_results(out, {**results, "step": int(state.step)})
+    return gan_eval.write(out, results, "samples", grid, num_classes, state.step)
 
 
 if __name__ == "__main__":

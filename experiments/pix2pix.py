@@ -98,28 +98,21 @@ def evaluate(workdir, step=None, overrides=()):
 
     c, _, state = restore_run(workdir, step, list(overrides))
     generator, _ = make_nets(c)
-    e, params = c.eval, state.ema_params
-    edges, images = held_out_pairs(c)
-    edges, images = edges[: e.num_examples or None], images[: e.num_examples or None]
+    n = c.eval.num_examples or None
+    edges, images = (a[:n] for a in held_out_pairs(c))
     translate = jax.jit(
-        lambda x, key: pix2pix.translate_standing(generator, params, state.model_state, x, key)
+        lambda x, key: pix2pix.translate_standing(
+            generator, state.ema_params, state.model_state, x, key
+        )
     )
     outputs, results = gan_eval.translation_scores(
-        translate,
-        edges,
-        images,
-        jax.random.PRNGKey(e.seed),
-        dataset=c.data.name,
-        batch_size=e.batch_size,
-        seed=e.seed,
-        data_dir=c.data.get("data_dir"),
+        translate, edges, images, jax.random.PRNGKey(c.eval.seed), **gan_eval.score_options(c)
     )
-    out = common.eval_dir(workdir, state.step)
-    out.mkdir(parents=True, exist_ok=True)
-    n = min(24, len(edges)) // 4 * 4  # rows of 4 triplets
-    grid = pix2pix.triplet_grid(edges[:n], outputs[:n], images[:n], 4)
-    common.save_grid(out / "triplets.png", grid.reshape(-1, *edges.shape[1:]), ncol=12)
-    return common.write_results(out, {**results, "step": int(state.step)})
+    k = min(24, len(edges)) // 4 * 4  # rows of 4 (edges, output, target) triplets
+    grid = pix2pix.triplet_grid(edges[:k], outputs[:k], images[:k], 4).reshape(-1, *edges.shape[1:])
+    return gan_eval.write(
+        common.eval_dir(workdir, state.step), results, "triplets", grid, 12, state.step
+    )
 
 
 if __name__ == "__main__":

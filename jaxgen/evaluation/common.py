@@ -1,7 +1,7 @@
 """Evaluation helpers shared by the model families: the test split and batched calls over
 it, image grids, samples for FID, eval.json, parameter counts and run directories.
 
-The family modules (``latent``, ``likelihood``, ``diffusion``, ``dip``) build their
+The family modules (``latent``, ``likelihood``, ``diffusion``, ``gan``, ``dip``) build their
 evaluations from these; experiments call ``eval_dir`` from their ``evaluate(workdir)``.
 """
 

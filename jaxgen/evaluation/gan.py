@@ -6,7 +6,11 @@
   accuracy for y_i: how often the sample shows the class it was asked for.
 - translation (pix2pix): G(x) for every held-out pair (x, y); L1 = mean |G(x) - y| on the
   [0, 1] pixel scale, and the same sample scores of the G(x) against the test split.
+
+Each writes eval.json and a picture to out_dir (``common.eval_dir`` of the run).
 """
+
+from pathlib import Path
 
 import numpy as np
 
@@ -14,6 +18,16 @@ from jaxgen.evaluation import common
 from jaxgen.metrics import evaluate_samples
 
 METRICS = ("fid", "kid", "is", "pr", "modes")
+
+
+def score_options(c):
+    """The scoring keywords of a run's config c: dataset, batch_size, seed, data_dir."""
+    return {
+        "dataset": c.data.name,
+        "batch_size": c.eval.batch_size,
+        "seed": c.eval.seed,
+        "data_dir": c.data.get("data_dir"),
+    }
 
 
 def conditional_scores(draw, num_classes, num_samples, key, *, dataset, batch_size=1000, **kw):
@@ -35,3 +49,12 @@ def translation_scores(translate, x_source, y_target, key, *, dataset, batch_siz
     results["l1"] = float(np.mean(np.abs(outputs - y_target)) / 2)
     results["labels"]["l1"] = "L1, mean |G(x) - y| of the test pairs on the [0, 1] pixel scale"
     return outputs, results
+
+
+def write(out_dir, results, picture, images, ncol, step):
+    """out_dir/PICTURE.png (a grid of images with ncol columns), then eval.json ({**results,
+    step}) last; returns what eval.json holds."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    common.save_grid(out_dir / f"{picture}.png", images, ncol)
+    return common.write_results(out_dir, {**results, "step": int(step)})

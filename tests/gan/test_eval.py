@@ -58,7 +58,7 @@ def test_translation_scores_of_known_translations(test_split, data_dir):
 @pytest.mark.parametrize(
     "name,overrides,picture",
     [
-        ("cgan", ["--config.eval.num_samples=50", "--config.eval.batch_size=20"], "class_rows"),
+        ("cgan", ["--config.eval.num_samples=50", "--config.eval.batch_size=20"], "samples"),
         ("pix2pix", ["--config.eval.num_examples=60", "--config.eval.batch_size=25"], "triplets"),
     ],
 )
