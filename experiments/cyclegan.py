@@ -19,6 +19,8 @@ from jaxgen import data, train
 from jaxgen.data import paired
 from jaxgen.models import cyclegan, gan, pix2pix
 
+# What the sample hook shows instead of samples of a model: `jaxgen eval` refuses the run.
+SAMPLE_HOOK_SHOWS = "translations a -> b -> a and b -> a -> b of test images"
 PRESETS = {
     "cpu": {},
     "gpu": {

@@ -36,6 +36,8 @@ from jaxgen.evaluation import common
 from jaxgen.evaluation import dip as dip_eval
 from jaxgen.models import dip
 
+# What the sample hook shows instead of samples of a model: `jaxgen eval` refuses the run.
+SAMPLE_HOOK_SHOWS = "the restored image"
 PRESETS = {
     "quick": {},
     "cpu": {

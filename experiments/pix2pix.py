@@ -29,6 +29,8 @@ from jaxgen.evaluation import common
 from jaxgen.evaluation import gan as gan_eval
 from jaxgen.models import gan, pix2pix
 
+# What the sample hook shows instead of samples of a model: `jaxgen eval` refuses the run.
+SAMPLE_HOOK_SHOWS = "(edges, output, target) triplets of test pairs"
 PRESETS = {
     "cpu": {},
     "gpu": {

@@ -36,6 +36,8 @@ from jaxgen import data, train
 from jaxgen.data import photos
 from jaxgen.models import style
 
+# What the sample hook shows instead of samples of a model: `jaxgen eval` refuses the run.
+SAMPLE_HOOK_SHOWS = "the inputs and the optimised image"
 PRESETS = {
     "quick": {},
     "cpu": {

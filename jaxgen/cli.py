@@ -179,7 +179,9 @@ def evaluate_run(workdir, metrics, n, seed, step=None, overrides=()):
     """`jaxgen eval`: scores n samples (key `seed`) of run `workdir` at checkpoint `step`
     with `metrics` (evaluate.METRICS; KID and precision/recall subsets from `seed`) against
     the test split, with the dataset's classifier features; writes workdir/eval.json and
-    returns the results. Every input is checked before sampling."""
+    returns the results. Every input is checked before sampling. A GAN's demo grid
+    (`sample.grid`) is replaced by plain samples; experiments whose sample hook shows
+    something else (SAMPLE_HOOK_SHOWS: translations, one optimised image) are refused."""
     import jax
     import numpy as np
 
@@ -192,9 +194,20 @@ def evaluate_run(workdir, metrics, n, seed, step=None, overrides=()):
         raise UsageError(
             f"unknown metric {unknown[0]!r}; choose from {','.join(evaluate.METRICS)}."
         )
+    module, run = run_config(workdir, overrides)
+    name = Path(module.__file__).stem
+    shows = getattr(module, "SAMPLE_HOOK_SHOWS", None)  # set where they are not samples
+    if shows:
+        fix = f"score it with `python experiments/{name}.py eval {workdir}`"
+        raise UsageError(
+            f"{name}'s sample hook shows {shows}, not samples of a model, so jaxgen eval has "
+            f"nothing to score; {fix if hasattr(module, 'evaluate') else 'see its docstring'}."
+        )
     overrides = [*overrides, f"--config.train.num_samples={n}"]
+    if "grid" in run.get("sample", {}):  # GAN demo grids: FID sees plain samples
+        overrides.append("--config.sample.grid=samples")
     try:
-        load_feature_net(run_config(workdir, overrides)[1].data.name)
+        load_feature_net(run.data.name)
     except (FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from None
     config, task, state = restore_run(workdir, step, overrides)

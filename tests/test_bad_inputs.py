@@ -89,6 +89,13 @@ CLI_CASES = {
     # missing files
     "missing-run-dir": (["sample", "{missing}"], "is not a jaxgen run directory"),
     "no-classifier-weights": (["eval", "{mnist_run}"], "no classifier feature network"),
+    # a run whose sample hook draws no samples to score
+    "eval-of-a-translation-run": (
+        ["eval", "{pix2pix_run}"],
+        "pix2pix's sample hook shows (edges, output, target) triplets of test pairs, not "
+        "samples of a model, so jaxgen eval has nothing to score; score it with "
+        "`python experiments/pix2pix.py eval",
+    ),
 }
 
 
@@ -106,12 +113,23 @@ def run_dir(tmp_path):
     (mnist_run / "run.json").write_text(json.dumps({"experiment": "vae"}))
     mnist_config = {**config, "data": {**config["data"], "name": "mnist"}}
     (mnist_run / "config.json").write_text(json.dumps(mnist_config))
-    return {"run": workdir, "missing": tmp_path / "nope", "mnist_run": mnist_run}
+    pix2pix_run = tmp_path / "pix2pix_run"
+    pix2pix_run.mkdir()
+    (pix2pix_run / "run.json").write_text(json.dumps({"experiment": "pix2pix"}))
+    pix2pix_config = cli.load_experiment("pix2pix").get_config().to_dict()
+    (pix2pix_run / "config.json").write_text(json.dumps(pix2pix_config))
+    return {
+        "run": workdir,
+        "missing": tmp_path / "nope",
+        "mnist_run": mnist_run,
+        "pix2pix_run": pix2pix_run,
+    }
 
 
 def fill(args, paths):
-    """Case arguments with {run}/{missing}/{mnist_run} filled in; a train case gets the
-    existing run directory as --workdir (the error must come before it is touched)."""
+    """Case arguments with the paths of `run_dir` ({run}, {missing}, ...) filled in; a train
+    case gets the existing run directory as --workdir (the error must come before it is
+    touched)."""
     args = [a.format(**paths) for a in args]
     return [*args, "--workdir", str(paths["run"])] if args[0] == "train" else args
 

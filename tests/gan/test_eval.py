@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgen import train
+from jaxgen import cli, train
 from jaxgen.cli import load_experiment
 from jaxgen.evaluation import common
 from jaxgen.evaluation import gan as gan_eval
@@ -78,3 +78,13 @@ def test_experiment_eval_of_a_trained_run(name, overrides, picture, data_dir, tm
         assert 0.0 <= results["accuracy_digits_classifier"] <= 1.0
     else:
         assert results["num_samples"] == 60 and 0.0 < results["l1"] <= 1.0
+
+
+def test_jaxgen_eval_scores_plain_samples_of_a_gan_with_a_demo_grid(data_dir, tmp_path):
+    """msggan's sample hook shows a grid of scales; `jaxgen eval` scores n plain samples."""
+    c = tiny_config("msggan", data_dir, **CONFIGS["msggan"][0])
+    c.train.update({"steps": 1, "checkpoint_every": 1, "sample_every": 0})
+    train.run_experiment(c, load_experiment("msggan").make_task(c), tmp_path, experiment="msggan")
+    results = cli.evaluate_run(tmp_path, ["fid", "modes"], 30, seed=0)
+    assert results["num_samples"] == 30  # the multiscale grid of 30 would hold 16 cells
+    assert json.loads((tmp_path / "config.json").read_text())["sample"]["grid"] == "multiscale"
