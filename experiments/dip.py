@@ -11,8 +11,8 @@ train.log_every steps (metrics.jsonl, plots/psnr.png) to show where early stoppi
 
 Presets (--config.preset=NAME; explicit --config overrides still win):
   quick  64x64, widths 64, 1,200 steps (83 s of CPU time, 2.5-3.5 min on a busy 2-core CPU)
-  cpu    128x128, the paper's widths 128, 2,400 steps (~20 min on an idle 2-core CPU,
-         extrapolated from the quick run's time per step: 16x the work per step)
+  cpu    128x128, the paper's widths 128, 2,400 steps (28 min wall, 28 CPU-minutes, measured
+         on a 2-core CPU shared with one other run)
   gpu    512x512, widths 128, 3,000 steps
 
 Evaluation of a run (the newest checkpoint unless --step):

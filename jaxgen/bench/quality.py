@@ -71,9 +71,11 @@ COLUMNS = (
     ("iwae_nll_bpd", "NLL (bits/dim)", 1),
     ("train_seconds", "train s", 1),
 )
-# `jaxgen summarize`'s default columns: COLUMNS' numbers and the autoencoders'.
+# `jaxgen summarize`'s default columns: COLUMNS' numbers, the autoencoders' and the GANs'.
 SUMMARY_COLUMNS = (
     *COLUMNS[:-1],
+    ("accuracy", "accuracy for the label", 1),
+    ("l1", "L1 (test pairs)", 1),
     ("active_units", "active dims", 1),
     ("recon_mse", "recon MSE", 1),
     ("noisy_mse", "corrupted MSE", 1),
