@@ -18,8 +18,8 @@ content=chelsea (a cat), style=immunohistochemistry (stained tissue).
 
 Presets (--config.preset=NAME; explicit --config overrides still win):
   quick  64x64, random filters 3..15 px, 300 steps (30-60 s of CPU time)
-  cpu    128x128, random filters 3..23 px, 1,000 steps (~20 min on an idle 2-core CPU,
-         extrapolated from the quick run's time per step)
+  cpu    128x128, random filters 3..23 px, 1,000 steps (measured beside other runs on a
+         2-core CPU: 12 CPU-minutes for a grey texture, 27-28 for colour images)
   gpu    256x256, random filters 3..55 px (the paper's multi-scale set), 2,000 steps
 The sample grid (samples/step_N.png) shows the inputs, then the result.
 """
