@@ -10,6 +10,7 @@ eval.num_samples samples with balanced labels, and the feature classifier's accu
 the label each was drawn with) and samples.png (the first samples; column j holds class j).
 """
 
+import functools
 import sys
 
 import jax
@@ -33,7 +34,7 @@ def get_config():
     return c
 
 
-make_task = dcgan.task_maker(get_config, PRESETS)
+make_task = functools.partial(dcgan.make_task, presets=PRESETS, get_config_fn=get_config)
 
 
 def evaluate(workdir, step=None, overrides=()):
@@ -45,7 +46,8 @@ def evaluate(workdir, step=None, overrides=()):
     k_stats, k_draw = jax.random.split(jax.random.PRNGKey(c.eval.seed))
     model_state = gan.ema_model_state(model, params, state.model_state, k_stats)
     num_classes = data.dataset_spec(c.data.name).num_classes
-    draw = jax.jit(lambda y, key: gan.sample(model, params, model_state, key, len(y), y))
+    sample = jax.jit(lambda p, ms, y, key: gan.sample(model, p, ms, key, len(y), y))
+    draw = lambda y, key: sample(params, model_state, y, key)  # params as arguments, not constants
     images, results = gan_eval.conditional_scores(
         draw, num_classes, c.eval.num_samples, k_draw, **gan_eval.score_options(c)
     )

@@ -67,12 +67,6 @@ def get_config():
     return c
 
 
-def task_maker(get_config_fn, presets):
-    """make_task(c) of an experiment on the dcgan wiring with its own get_config and
-    presets."""
-    return lambda c: make_task(c, presets, get_config_fn())
-
-
 def make_gan(c):
     spec = data.dataset_spec(c.data.name)
     m, loss = c.model, c.loss
@@ -94,11 +88,12 @@ def make_gan(c):
     )
 
 
-def make_task(c, presets=PRESETS, defaults=None):
-    """The Task of config c after its preset: `presets` and `defaults` (the experiment's
-    get_config(), to tell user overrides from defaults) are those of the experiment built on
-    this wiring (cgan, wgan_gp, sngan, msggan: `make_task = dcgan.task_maker(...)`)."""
-    train.apply_preset(c, presets, get_config() if defaults is None else defaults)
+def make_task(c, presets=PRESETS, get_config_fn=get_config):
+    """The Task of config c after its preset. The experiments built on this wiring (cgan,
+    wgan_gp, sngan, msggan) pass their own `presets` and `get_config_fn` (whose defaults
+    tell user overrides apart): `functools.partial(dcgan.make_task, presets=...,
+    get_config_fn=...)`."""
+    train.apply_preset(c, presets, get_config_fn())
     model = make_gan(c)
     label_fn = None
     if c.sample.grid == "arithmetic":  # labels generated images by their nearest train image

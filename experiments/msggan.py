@@ -6,6 +6,7 @@ first step, with no growing schedule. The sample hook shows one row per scale; u
 --config.sample.grid=samples for FID. The dcgan config and wiring otherwise (presets
 included: --config.preset=gpu for Fashion-MNIST, scales 7, 14, 28)."""
 
+import functools
 import sys
 
 from jaxgen.cli import load_experiment
@@ -21,7 +22,7 @@ def get_config():
     return c
 
 
-make_task = dcgan.task_maker(get_config, PRESETS)
+make_task = functools.partial(dcgan.make_task, presets=PRESETS, get_config_fn=get_config)
 
 
 if __name__ == "__main__":

@@ -103,11 +103,8 @@ def evaluate(workdir, step=None, overrides=()):
     generator, _ = make_nets(c)
     n = c.eval.num_examples or None
     edges, images = (a[:n] for a in held_out_pairs(c))
-    translate = jax.jit(
-        lambda x, key: pix2pix.translate_standing(
-            generator, state.ema_params, state.model_state, x, key
-        )
-    )
+    translate_fn = jax.jit(functools.partial(pix2pix.translate_standing, generator))
+    translate = lambda x, key: translate_fn(state.ema_params, state.model_state, x, key)
     outputs, results = gan_eval.translation_scores(
         translate, edges, images, jax.random.PRNGKey(c.eval.seed), **gan_eval.score_options(c)
     )

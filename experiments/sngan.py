@@ -4,6 +4,7 @@ update (u vectors in the model state); no batch norm in D, the hinge loss, Adam 
 beta1 0.5, one D update per G update (the paper's setting C). The dcgan networks and
 wiring otherwise (presets included: --config.preset=gpu for Fashion-MNIST)."""
 
+import functools
 import sys
 
 from jaxgen.cli import load_experiment
@@ -19,7 +20,7 @@ def get_config():
     return c
 
 
-make_task = dcgan.task_maker(get_config, PRESETS)
+make_task = functools.partial(dcgan.make_task, presets=PRESETS, get_config_fn=get_config)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ beta1 0, beta2 0.9 as in the paper. d_real_logit - d_fake_logit in metrics.jsonl
 critic's estimate of the Wasserstein distance. The dcgan networks and wiring otherwise
 (presets included: --config.preset=gpu for Fashion-MNIST)."""
 
+import functools
 import sys
 
 from jaxgen.cli import load_experiment
@@ -34,7 +35,7 @@ def get_config():
     return c
 
 
-make_task = dcgan.task_maker(get_config, PRESETS)
+make_task = functools.partial(dcgan.make_task, presets=PRESETS, get_config_fn=get_config)
 
 
 if __name__ == "__main__":
