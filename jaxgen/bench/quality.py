@@ -76,6 +76,17 @@ SUMMARY_COLUMNS = (
     *COLUMNS[:-1],
     ("accuracy", "accuracy for the label", 1),
     ("l1", "L1 (test pairs)", 1),
+    *(
+        (f"{k}_{d}", f"{name} {d.replace('_to_', '->')}", 1)
+        for d in ("a_to_b", "b_to_a")
+        for k, name in (
+            ("accuracy", "target-class acc."),
+            ("fid", "FID"),
+            ("fid_input", "FID untranslated"),
+        )
+    ),
+    ("cycle_l1_a", "cycle L1 a", 1),
+    ("cycle_l1_b", "cycle L1 b", 1),
     ("active_units", "active dims", 1),
     ("recon_mse", "recon MSE", 1),
     ("noisy_mse", "corrupted MSE", 1),

@@ -6,6 +6,10 @@
   accuracy for y_i: how often the sample shows the class it was asked for.
 - translation (pix2pix): G(x) for every held-out pair (x, y); L1 = mean |G(x) - y| on the
   [0, 1] pixel scale, and the same sample scores of the G(x) against the test split.
+- cycle (CycleGAN): G: A -> B and F: B -> A on held-out images of both domains; per
+  direction the classifier's accuracy for the target class (the FCN-score of Zhu et al.
+  with our classifier), FID against the target domain's images next to the FID of the
+  untranslated inputs, and the cycle L1 mean |F(G(a)) - a| on the [0, 1] scale.
 
 Each writes eval.json and a picture to out_dir (``common.eval_dir`` of the run).
 """
@@ -15,9 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from jaxgen.evaluation import common
-from jaxgen.metrics import evaluate_samples
+from jaxgen.metrics import classifier_accuracy, evaluate_samples, frechet_distance, load_feature_net
+from jaxgen.metrics.evaluate import image_stats
 
 METRICS = ("fid", "kid", "is", "pr", "modes")
+CYCLE_ROWS = ("a", "fake_b", "cycled_a", "b", "fake_a", "cycled_b")  # translation_grid's
+CYCLE_LABELS = {  # of cycle_scores' numbers, for d = s_to_t
+    "accuracy_{d}": "accuracy for the target class of the {d} translations",
+    "fid_{d}": "FID of the {d} translations against the target domain",
+    "fid_input_{d}": "FID of the untranslated inputs against the target domain ({d})",
+    "cycle_l1_{s}": "cycle L1 of domain {s} on the [0, 1] pixel scale",
+}
 
 
 def score_options(c):
@@ -49,6 +61,35 @@ def translation_scores(translate, x_source, y_target, key, *, dataset, batch_siz
     results["l1"] = float(np.mean(np.abs(outputs - y_target)) / 2)
     results["labels"]["l1"] = "L1, mean |G(x) - y| of the test pairs on the [0, 1] pixel scale"
     return outputs, results
+
+
+def cycle_scores(translate, x_a, x_b, labels, key, *, dataset, batch_size=500):
+    """(rows, results) of translate(pairs [B, 2, ...], key) -> [B, 6, ...] rows a, G(a),
+    F(G(a)), b, F(b), G(F(b)) on the first n = min(N_a, N_b) images of each domain, whose
+    classes are labels = (label_a, label_b). Per direction s_to_t (a_to_b: G, b_to_a: F):
+    accuracy_s_to_t, the fraction of translations classified as t's class; fid_s_to_t,
+    FID(translations, t's images); fid_input_s_to_t, FID(s's images, t's images), the score
+    of not translating; cycle_l1_s = mean |F(G(s)) - s| / 2 (the [0, 1] pixel scale)."""
+    n = min(len(x_a), len(x_b))
+    rows = common.batched(translate, np.stack([x_a[:n], x_b[:n]], axis=1), batch_size, key)
+    images = dict(zip(CYCLE_ROWS, np.moveaxis(rows, 1, 0), strict=True))
+    net = load_feature_net(dataset)
+    stats = {k: image_stats(net, images[k], batch_size) for k in ("a", "b", "fake_a", "fake_b")}
+    fid = lambda x, y: frechet_distance(stats[x].mu, stats[x].sigma, stats[y].mu, stats[y].sigma)
+    results = {"dataset": dataset, "feature_net": net.id, "num_examples": n, "labels": {}}
+    for s, t, label in (("a", "b", labels[1]), ("b", "a", labels[0])):
+        d = f"{s}_to_{t}"
+        fake, cycled = images[f"fake_{t}"], images[f"cycled_{s}"]
+        results.update({
+            f"accuracy_{d}": classifier_accuracy(net.apply, fake, np.full(n, label)),
+            f"fid_{d}": fid(f"fake_{t}", t),
+            f"fid_input_{d}": fid(s, t),
+            f"cycle_l1_{s}": float(np.mean(np.abs(cycled - images[s])) / 2),
+        })  # fmt: skip
+        results["labels"].update(
+            {k.format(d=d, s=s): v.format(d=d, s=s) for k, v in CYCLE_LABELS.items()}
+        )
+    return rows, results
 
 
 def write(out_dir, results, picture, images, ncol, step):

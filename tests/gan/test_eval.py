@@ -1,6 +1,6 @@
 """The conditional and image-to-image GAN evaluations: label accuracy against images of a
-known class, L1 and FID of known translations, and `experiments/{cgan,pix2pix}.py eval` on
-tiny trained runs."""
+known class, L1, FID and cycle scores of known translations, and `experiments/{cgan,
+pix2pix,cyclegan}.py eval` on tiny trained runs."""
 
 import json
 
@@ -55,16 +55,51 @@ def test_translation_scores_of_known_translations(test_split, data_dir):
     assert negated["fid_digits_classifier"] > 1.0
 
 
+def test_cycle_scores_of_known_translations(test_split, data_dir):
+    images, labels = test_split
+    predicted = np.argmax(load_feature_net("digits").apply(images)[1], axis=1)
+    ok = predicted == labels
+    x_a, x_b = images[ok & (labels == 7)], images[ok & (labels == 9)]
+    n = min(len(x_a), len(x_b))
+    assert len(x_a) != len(x_b)  # the scores use the first n of each
+
+    def oracle(pairs, key):  # G(a) = b and F(b) = a: right class, right distribution, cycles
+        a, b = pairs[:, 0], pairs[:, 1]
+        return np.stack([a, b, a, b, a, b], axis=1)
+
+    def identity(pairs, key):  # G = F = id
+        a, b = pairs[:, 0], pairs[:, 1]
+        return np.stack([a, a, a, b, b, b], axis=1)
+
+    kw = {"dataset": "digits", "batch_size": 8}
+    rows, right = gan_eval.cycle_scores(oracle, x_a, x_b, (7, 9), KEY, **kw)
+    _, still = gan_eval.cycle_scores(identity, x_a, x_b, (7, 9), KEY, **kw)
+    assert rows.shape == (n, 6, 8, 8, 1) and right["num_examples"] == n
+    np.testing.assert_array_equal(rows[:, 1], x_b[:n])
+    for d in ("a_to_b", "b_to_a"):
+        assert right[f"accuracy_{d}"] == 1.0 and still[f"accuracy_{d}"] == 0.0
+        assert right[f"fid_{d}"] == pytest.approx(0.0, abs=1e-2)
+        assert still[f"fid_{d}"] == pytest.approx(still[f"fid_input_{d}"], rel=1e-9)
+        assert right[f"fid_input_{d}"] > 1.0
+    for s in "ab":
+        assert right[f"cycle_l1_{s}"] == 0.0 and still[f"cycle_l1_{s}"] == 0.0
+    assert set(right["labels"]) == {
+        k for k in right if k.split("_")[0] in ("accuracy", "fid", "cycle")
+    }
+
+
 @pytest.mark.parametrize(
     "name,overrides,picture",
     [
         ("cgan", ["--config.eval.num_samples=50", "--config.eval.batch_size=20"], "samples"),
         ("pix2pix", ["--config.eval.num_examples=60", "--config.eval.batch_size=25"], "triplets"),
+        ("cyclegan", ["--config.eval.batch_size=7"], "translations"),
     ],
 )
-def test_experiment_eval_of_a_trained_run(name, overrides, picture, data_dir, tmp_path):
+def test_experiment_eval_of_a_trained_run(name, overrides, picture, test_split, data_dir, tmp_path):
     experiment = load_experiment(name)
     c = tiny_config(name, data_dir, **CONFIGS[name][0])
+    c.data.domains = (0, 1)  # read by cyclegan only
     c.train.update({"steps": 2, "log_every": 1, "checkpoint_every": 2, "sample_every": 0})
     train.run_experiment(c, experiment.make_task(c), tmp_path, experiment=name)
     results = experiment.evaluate(tmp_path, overrides=overrides)
@@ -72,12 +107,15 @@ def test_experiment_eval_of_a_trained_run(name, overrides, picture, data_dir, tm
     assert json.loads((out / "eval.json").read_text()) == results
     assert (out / f"{picture}.png").is_file()
     assert results["step"] == 2 and results["dataset"] == "digits"
-    assert np.isfinite(results["fid_digits_classifier"])
     if name == "cgan":
         assert results["num_samples"] == 50
         assert 0.0 <= results["accuracy_digits_classifier"] <= 1.0
-    else:
+    elif name == "pix2pix":
         assert results["num_samples"] == 60 and 0.0 < results["l1"] <= 1.0
+    else:  # pairs of a 0 and a 1 of the test split
+        n = min(np.sum(test_split[1] == 0), np.sum(test_split[1] == 1))
+        assert results["num_examples"] == n and 0.0 < results["cycle_l1_a"] <= 1.0
+    assert all(np.isfinite(v) for k, v in results.items() if k.startswith(("fid", "accuracy")))
 
 
 def test_jaxgen_eval_scores_plain_samples_of_a_gan_with_a_demo_grid(data_dir, tmp_path):
