@@ -12,7 +12,6 @@ import jax
 import numpy as np
 
 from jaxgen import data
-from jaxgen.metrics import classifier_accuracy, load_feature_net
 from jaxgen.train.writers import image_grid, save_png, write_atomic
 
 # ---------------------------------------------------------------------------------------
@@ -50,17 +49,6 @@ def save_grid(path, images, ncol):
     """A PNG grid of images [N, H, W, C] in [-1, 1], upscaled to about 512 px wide."""
     grid = image_grid(np.asarray(images), ncol=ncol)
     save_png(path, grid, scale=max(1, 512 // grid.shape[1]))
-
-
-def with_label_accuracy(results, images, labels, dataset):
-    """`results` of evaluate_samples plus accuracy_<net>: the fraction of images whose
-    feature-classifier argmax is their label."""
-    net = load_feature_net(dataset)
-    key = f"accuracy_{net.name}"
-    results[key] = classifier_accuracy(net.apply, images, labels)
-    name = f"accuracy for the conditioning label ({dataset} classifier predictions)"
-    results["labels"][key] = name
-    return results
 
 
 def num_params(params):

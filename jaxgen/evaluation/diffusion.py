@@ -35,7 +35,6 @@ from jaxgen.evaluation.common import (
     load_test_split,
     num_params,
     save_grid,
-    with_label_accuracy,
     write_results,
 )
 from jaxgen.metrics import evaluate_samples, load_feature_net
@@ -60,10 +59,10 @@ def timed_draw(sample_fn: Callable, num_samples: int, batch_size: int, key: jax.
 def score(images, dataset: str, *, seed=0, data_dir=None, metrics=DEFAULT_METRICS, labels=None):
     """({metric key: value}, {metric key: human name}) of images in [-1, 1] by
     ``metrics.evaluate_samples`` (keys such as 'fid_digits_classifier'), with the
-    classifier accuracy for `labels` [N] when given (``common.with_label_accuracy``)."""
-    results = evaluate_samples(images, dataset, metrics, seed=seed, data_dir=data_dir)
-    if labels is not None:
-        results = with_label_accuracy(results, images, labels, dataset)
+    classifier accuracy for `labels` [N] when given."""
+    results = evaluate_samples(
+        images, dataset, metrics, seed=seed, data_dir=data_dir, classes=labels
+    )
     names = results["labels"]
     return {k: results[k] for k in names}, names
 

@@ -48,8 +48,7 @@ def conditional_scores(draw, num_classes, num_samples, key, *, dataset, batch_si
     goes to evaluate_samples (seed, data_dir)."""
     labels = np.arange(num_samples) % num_classes
     images = common.batched(draw, labels, batch_size, key)
-    results = evaluate_samples(images, dataset, METRICS, **kw)
-    return images, common.with_label_accuracy(results, images, labels, dataset)
+    return images, evaluate_samples(images, dataset, METRICS, classes=labels, **kw)
 
 
 def translation_scores(translate, x_source, y_target, key, *, dataset, batch_size=500, **kw):

@@ -189,6 +189,7 @@ def evaluate_samples(
     *,
     batch_size: int = 500,
     data_dir: str | None = None,
+    classes=None,
 ) -> dict:
     """Scores ``samples`` against ``dataset``/``reference_split`` with the dataset's
     classifier (:func:`~jaxgen.metrics.classifier.load_feature_net`).
@@ -200,6 +201,8 @@ def evaluate_samples(
     Kynkaanniemi et al. 2019) and "modes" (class histogram, classes covered, KL to
     uniform). The reference statistics are cached in ``cache_dir`` (default
     :func:`default_cache_dir`); ``seed`` drives KID's and precision/recall's subsets.
+    ``classes``: int [N], the class each sample was drawn for (a conditional model); adds
+    "accuracy", the fraction of samples whose classifier argmax is their class.
 
     Returns ``{"<quantity>_<dataset>_classifier": value, ..., "labels": {key: human
     name}}`` plus the dataset, split, network id and sha256, sample count and seed.
@@ -211,6 +214,10 @@ def evaluate_samples(
     if reference_split not in spec.splits:
         raise ValueError(f"dataset {dataset!r} has no split {reference_split!r}: {spec.splits}.")
     images = check_samples(load_samples(samples, spec.shape[-1]), spec.shape)
+    if classes is not None and np.shape(classes) != (len(images),):
+        raise ValueError(
+            f"classes has shape {np.shape(classes)}; pass one class per sample: ({len(images)},)."
+        )
     net = load_feature_net(dataset)
     features, logits = net_outputs(net.apply, images, batch_size)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -227,6 +234,10 @@ def evaluate_samples(
             key = f"{quantity}_{net.name}"
             results[key] = value
             labels[key] = f"{LABELS[quantity]} ({dataset} classifier {metric.basis})"
+    if classes is not None:
+        key = f"accuracy_{net.name}"
+        results[key] = float(np.mean(np.argmax(logits, axis=1) == np.asarray(classes)))
+        labels[key] = f"accuracy for the conditioning label ({dataset} classifier predictions)"
     return {**results, "labels": labels}
 
 

@@ -59,6 +59,20 @@ def test_evaluate_samples_on_npz_writes_expected_keys(digits_test, data_dir, tmp
     assert as_float["fid_digits_classifier"] == pytest.approx(results["fid_digits_classifier"])
 
 
+def test_accuracy_for_the_classes_the_samples_were_drawn_for(digits_test, data_dir, tmp_path):
+    images, labels = digits_test[:60], data.load_split("digits", "test", data_dir)[1][:60]
+    kw = {"metrics": ("fid",), "cache_dir": tmp_path, "data_dir": data_dir}
+    net = classifier.load_feature_net("digits")
+    for classes in (labels, (labels + 1) % 10):
+        results = evaluate.evaluate_samples(images, "digits", classes=classes, **kw)
+        expected = classifier.classifier_accuracy(net.apply, data.to_float(images), classes)
+        assert results["accuracy_digits_classifier"] == pytest.approx(expected)
+        assert "accuracy_digits_classifier" in results["labels"]
+    assert results["accuracy_digits_classifier"] < 0.1  # the shifted labels are wrong
+    with pytest.raises(ValueError, match=r"one class per sample: \(60,\)"):
+        evaluate.evaluate_samples(images, "digits", classes=labels[:59], **kw)
+
+
 def test_png_directory_reads_as_array(digits_test, tmp_path):
     for i, image in enumerate(digits_test[:5]):
         Image.fromarray(image[..., 0]).save(tmp_path / f"{i:03d}.png")
