@@ -22,7 +22,8 @@ Evaluation of a run (EMA weights, newest checkpoint unless --step):
 writes WORKDIR/eval/step_N/: eval.json with the steps table (DDIM with each of
 eval.ddim_steps steps and, with eval.ancestral, Algorithm 2 over all T steps; per row FID,
 precision/recall and mode coverage with the dataset's classifier features on
-eval.num_samples samples, and sampling seconds per image of the compiled sampler) and the
+eval.num_samples samples, the ancestral row on eval.ancestral_num_samples unless 0, and
+sampling seconds per image of the compiled sampler) and the
 training seconds per step (median over metrics.jsonl); the pictures of eval.pictures:
 steps.png (a row per sampler, the same x_T per column), forward.png (test images x_0 and
 x_t ~ q(x_t | x_0) at increasing t), trajectory.png (x_T, then x_t along one chain of the
@@ -109,6 +110,7 @@ def get_config():
     c.eval = {
         "seed": 0,
         "num_samples": 10000,  # per table row, as the protocol says; CPU runs pass fewer
+        "ancestral_num_samples": 0,  # of the ancestral row (its T steps cost most); 0: as many
         "batch_size": 500,  # samples per call of the compiled sampler
         "ddim_steps": (10, 20, 50, 100),
         "ancestral": True,  # also Algorithm 2 over all T steps (the slowest row)

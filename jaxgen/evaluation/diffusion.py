@@ -89,13 +89,16 @@ def steps_table(
     eta=0.0,
     variance="beta",
     num_samples=10_000,
+    ancestral_num_samples=0,
     batch_size=500,
     seed=0,
     num_columns=10,
 ):
     """(rows, labels, grid): per (sampler, steps) of ``sampler_options`` a row {sampler,
-    steps, seconds_per_image, scores}; `grid` [rows * num_columns, ...] holds each row's first
-    `num_columns` samples (every sampler starts from the same x_T), None without rows.
+    steps, num_samples, seconds_per_image, scores} of num_samples samples (the ancestral
+    row: ancestral_num_samples unless 0, as its T steps cost most); `grid` [rows *
+    num_columns, ...] holds each row's first `num_columns` samples (every sampler starts
+    from the same x_T), None without rows.
     build(reverse) -> jitted (params, key) -> [batch_size, H, W, C] images
     (``diffusion.make_sampler``)."""
     rows, labels, grid = [], {}, []
@@ -104,11 +107,11 @@ def steps_table(
             sampler, schedule, num_steps=steps, eta=eta, variance=variance
         )
         compiled = build(reverse).lower(params, key).compile()
-        images, seconds = timed_draw(
-            lambda k, c=compiled: c(params, k), num_samples, batch_size, key
-        )
+        n = (sampler == "ddpm" and ancestral_num_samples) or num_samples
+        images, seconds = timed_draw(lambda k, c=compiled: c(params, k), n, batch_size, key)
         scores, labels = score(images, dataset, seed=seed, data_dir=data_dir)
-        rows.append({"sampler": sampler, "steps": steps, "seconds_per_image": seconds, **scores})
+        row = {"sampler": sampler, "steps": steps, "num_samples": n, "seconds_per_image": seconds}
+        rows.append({**row, **scores})
         grid.append(images[:num_columns])
     return rows, labels, np.concatenate(grid) if grid else None
 
@@ -292,6 +295,7 @@ def evaluate_diffusion(
     compare_with=None,
     seed=0,
     num_samples=10_000,
+    ancestral_num_samples=0,
     batch_size=500,
     ddim_steps=(10, 20, 50, 100),
     ancestral=True,
@@ -320,8 +324,12 @@ def evaluate_diffusion(
             f"eval.batch_size={batch_size} must be a multiple of the {model.num_classes} "
             "classes: each batch of the guidance table cycles through them."
         )
-    if num_samples < 2 or batch_size < 1:
-        raise ValueError(f"eval.num_samples={num_samples} must be >= 2, batch_size >= 1.")
+    if min(num_samples, ancestral_num_samples or num_samples) < 2 or batch_size < 1:
+        raise ValueError(
+            f"eval.num_samples={num_samples} and eval.ancestral_num_samples="
+            f"{ancestral_num_samples} must be >= 2 (ancestral_num_samples 0: as many), "
+            f"eval.batch_size={batch_size} >= 1."
+        )
     feature_net = load_feature_net(dataset).id
     if compare_with is not None and compare_with.get("feature_net") != feature_net:
         raise ValueError(
@@ -345,6 +353,7 @@ def evaluate_diffusion(
         table_key,
         ddim_steps=ddim_steps,
         ancestral=ancestral,
+        ancestral_num_samples=ancestral_num_samples,
         eta=sample.eta,
         variance=sample.variance,
         **options,

@@ -100,7 +100,11 @@ def test_latent_denoiser_shapes_and_latent_scale():
 def cond_eval(ddpm_cond_run):
     """(run directory, results) of the evaluation of the tiny ddpm_cond run (40 steps)."""
     _, _, workdir = ddpm_cond_run
-    overrides = [*EVAL, "--config.eval.guidance_ws=(2.0,)"]
+    overrides = [
+        *EVAL,
+        "--config.eval.guidance_ws=(2.0,)",
+        "--config.eval.ancestral_num_samples=12",
+    ]
     return workdir, load_experiment("ddpm_cond").evaluate(workdir, overrides=overrides)
 
 
@@ -113,6 +117,7 @@ def test_eval_entry_writes_the_tables_and_pictures(cond_eval):
     assert results["train_seconds_per_step"] > 0  # 40 logged steps
     steps = [(r["sampler"], r["steps"]) for r in results["steps_table"]]
     assert steps == [("ddim", 2), ("ddpm", T)]
+    assert [r["num_samples"] for r in results["steps_table"]] == [20, 12]  # ancestral: 12
     assert [r["guidance_w"] for r in results["guidance_table"]] == [2.0]
     for row in results["steps_table"] + results["guidance_table"]:
         assert row[FID] > 0 and row["seconds_per_image"] > 0
@@ -144,6 +149,8 @@ def test_eval_errors_before_sampling(data_dir, tmp_path):
         evaluate(model=model.clone(num_classes=None), pictures=("guidance",))
     with pytest.raises(ValueError, match=r"Pictures \['forward'\] show pixel-space diffusion"):
         evaluate(pictures=("steps", "forward"), decode=lambda z: z)
+    with pytest.raises(ValueError, match="ancestral_num_samples=1 must be >= 2"):
+        evaluate(ancestral_num_samples=1)
     with pytest.raises(ValueError, match="Unknown inpainting mask 'top'"):
         evaluate(inpaint_mask="top")
     with pytest.raises(ValueError, match="batch_size=12 must be a multiple of the 10 classes"):
