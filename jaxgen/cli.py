@@ -91,6 +91,19 @@ def build_task(module, config):
         return module.make_task(config)
     except (ValueError, FileNotFoundError) as e:  # FileNotFoundError: a weights file
         raise UsageError(str(e)) from None
+    except (AttributeError, KeyError):  # a run's config.json from before a key was added
+        from jaxgen.train.rundir import flatten
+
+        defaults = flatten(module.get_config().to_dict())
+        missing = sorted(set(defaults) - set(flatten(config.to_dict())))
+        if not missing:
+            raise
+        name = Path(module.__file__).stem
+        raise UsageError(
+            f"the config has no {', '.join(missing)}, which {name} reads now: the run is from "
+            f"an older jaxgen. Add {', '.join(f'{k}={defaults[k]!r}' for k in missing)} (the "
+            "defaults) to its config.json, or train it again."
+        ) from None
 
 
 def train_experiment(experiment, workdir, overrides):

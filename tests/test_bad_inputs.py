@@ -89,6 +89,11 @@ CLI_CASES = {
     # missing files
     "missing-run-dir": (["sample", "{missing}"], "is not a jaxgen run directory"),
     "no-classifier-weights": (["eval", "{mnist_run}"], "no classifier feature network"),
+    "run-from-an-older-jaxgen": (
+        ["sample", "{old_run}"],
+        "the config has no preset, which dcgan reads now: the run is from an older jaxgen. "
+        "Add preset='cpu' (the defaults) to its config.json, or train it again.",
+    ),
     # a run whose sample hook draws no samples to score
     "eval-of-a-translation-run": (
         ["eval", "{pix2pix_run}"],
@@ -118,11 +123,18 @@ def run_dir(tmp_path):
     (pix2pix_run / "run.json").write_text(json.dumps({"experiment": "pix2pix"}))
     pix2pix_config = cli.load_experiment("pix2pix").get_config().to_dict()
     (pix2pix_run / "config.json").write_text(json.dumps(pix2pix_config))
+    old_run = tmp_path / "old_run"  # config.json from before dcgan had presets
+    old_run.mkdir()
+    (old_run / "run.json").write_text(json.dumps({"experiment": "dcgan"}))
+    old_config = cli.load_experiment("dcgan").get_config().to_dict()
+    del old_config["preset"]
+    (old_run / "config.json").write_text(json.dumps(old_config))
     return {
         "run": workdir,
         "missing": tmp_path / "nope",
         "mnist_run": mnist_run,
         "pix2pix_run": pix2pix_run,
+        "old_run": old_run,
     }
 
 
