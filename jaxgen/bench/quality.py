@@ -73,7 +73,9 @@ COLUMNS = (
 )
 # `jaxgen summarize`'s default columns: COLUMNS' numbers, the autoencoders' and the GANs'.
 SUMMARY_COLUMNS = (
-    *COLUMNS[:-1],
+    *COLUMNS[:2],
+    ("is", "IS", 1),
+    *COLUMNS[2:-1],
     ("accuracy", "accuracy for the label", 1),
     ("l1", "L1 (test pairs)", 1),
     *(
