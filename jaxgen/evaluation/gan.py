@@ -19,8 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from jaxgen.evaluation import common
-from jaxgen.metrics import classifier_accuracy, evaluate_samples, frechet_distance, load_feature_net
-from jaxgen.metrics.evaluate import image_stats
+from jaxgen.metrics import (
+    argmax_accuracy,
+    evaluate_samples,
+    frechet_distance,
+    gaussian_stats,
+    load_feature_net,
+    net_outputs,
+)
 
 METRICS = ("fid", "kid", "is", "pr", "modes")
 CYCLE_ROWS = ("a", "fake_b", "cycled_a", "b", "fake_a", "cycled_b")  # translation_grid's
@@ -72,15 +78,18 @@ def cycle_scores(translate, x_a, x_b, labels, key, *, dataset, batch_size=500):
     n = min(len(x_a), len(x_b))
     rows = common.batched(translate, np.stack([x_a[:n], x_b[:n]], axis=1), batch_size, key)
     images = dict(zip(CYCLE_ROWS, np.moveaxis(rows, 1, 0), strict=True))
-    net = load_feature_net(dataset)
-    stats = {k: image_stats(net, images[k], batch_size) for k in ("a", "b", "fake_a", "fake_b")}
-    fid = lambda x, y: frechet_distance(stats[x].mu, stats[x].sigma, stats[y].mu, stats[y].sigma)
+    net = load_feature_net(dataset)  # one pass per image set: features for FID, logits
+    outputs = {
+        k: net_outputs(net.apply, images[k], batch_size) for k in ("a", "b", "fake_a", "fake_b")
+    }
+    stats = {k: gaussian_stats(features) for k, (features, _) in outputs.items()}
+    fid = lambda x, y: frechet_distance(*stats[x], *stats[y])
     results = {"dataset": dataset, "feature_net": net.id, "num_examples": n, "labels": {}}
     for s, t, label in (("a", "b", labels[1]), ("b", "a", labels[0])):
         d = f"{s}_to_{t}"
-        fake, cycled = images[f"fake_{t}"], images[f"cycled_{s}"]
+        cycled = images[f"cycled_{s}"]
         results.update({
-            f"accuracy_{d}": classifier_accuracy(net.apply, fake, np.full(n, label)),
+            f"accuracy_{d}": argmax_accuracy(outputs[f"fake_{t}"][1], np.full(n, label)),
             f"fid_{d}": fid(f"fake_{t}", t),
             f"fid_input_{d}": fid(s, t),
             f"cycle_l1_{s}": float(np.mean(np.abs(cycled - images[s])) / 2),

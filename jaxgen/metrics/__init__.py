@@ -33,6 +33,7 @@ from jaxgen.metrics.modes import ModeCoverage, mode_coverage
 
 _LAZY = {
     "FeatureNet": "classifier",
+    "argmax_accuracy": "classifier",
     "classifier_accuracy": "classifier",
     "load_feature_net": "classifier",
     "net_outputs": "classifier",

@@ -127,10 +127,14 @@ def net_outputs(apply: ApplyFn, images, batch_size: int = 500) -> tuple[np.ndarr
     return np.concatenate(features), np.concatenate(logits)
 
 
+def argmax_accuracy(logits, labels) -> float:
+    """Fraction of rows of logits [N, K] whose argmax equals labels [N]."""
+    return float(np.mean(np.argmax(logits, axis=1) == np.asarray(labels)))
+
+
 def classifier_accuracy(apply: ApplyFn, images, labels, batch_size: int = 500) -> float:
     """Fraction of images [N, H, W, C] whose argmax logit equals labels [N]."""
-    _, logits = net_outputs(apply, images, batch_size)
-    return float(np.mean(np.argmax(logits, axis=1) == np.asarray(labels)))
+    return argmax_accuracy(net_outputs(apply, images, batch_size)[1], labels)
 
 
 def save_feature_net(

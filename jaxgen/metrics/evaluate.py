@@ -25,7 +25,13 @@ from PIL import Image
 
 from jaxgen import data
 from jaxgen.metrics.cache import cached_stats
-from jaxgen.metrics.classifier import FeatureNet, load_feature_net, net_outputs, write_atomic
+from jaxgen.metrics.classifier import (
+    FeatureNet,
+    argmax_accuracy,
+    load_feature_net,
+    net_outputs,
+    write_atomic,
+)
 from jaxgen.metrics.gaussian import GaussianStats, frechet_distance, gaussian_stats
 from jaxgen.metrics.inception_score import inception_score_from_logits
 from jaxgen.metrics.kid import kernel_inception_distance
@@ -236,7 +242,7 @@ def evaluate_samples(
             labels[key] = f"{LABELS[quantity]} ({dataset} classifier {metric.basis})"
     if classes is not None:
         key = f"accuracy_{net.name}"
-        results[key] = float(np.mean(np.argmax(logits, axis=1) == np.asarray(classes)))
+        results[key] = argmax_accuracy(logits, classes)
         labels[key] = f"accuracy for the conditioning label ({dataset} classifier predictions)"
     return {**results, "labels": labels}
 
