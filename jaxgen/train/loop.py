@@ -79,8 +79,8 @@ def fit(
         state, data_state = restored
         batches.set_state(data_state)
         log.info("Resumed from step %d in %s", int(state.step), workdir)
-    writer = MetricWriter(workdir)
     start = int(state.step)
+    writer = MetricWriter(workdir, start)
     bar = tqdm(
         total=steps,
         initial=start,

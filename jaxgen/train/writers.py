@@ -46,10 +46,27 @@ def save_png(path, grid, scale=1):
     write_atomic(path, lambda tmp: img.save(tmp, format="PNG"))
 
 
-class MetricWriter:
-    """Appends scalars to workdir/metrics.jsonl and TensorBoard; only process 0 writes."""
+def drop_rows_after(jsonl_path, step):
+    """Rewrites a metrics.jsonl without its rows past `step` (and any half-written line), so a
+    run resumed from the checkpoint at `step` (or restarted at 0) logs one history."""
+    path = Path(jsonl_path)
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line + "\n")
+        except (json.JSONDecodeError, KeyError, TypeError):
+            pass
+    write_atomic(path, lambda tmp: Path(tmp).write_text("".join(kept)))
 
-    def __init__(self, workdir):
+
+class MetricWriter:
+    """Appends scalars to workdir/metrics.jsonl and TensorBoard from step `start` on (rows a
+    killed run logged past its last checkpoint are dropped); only process 0 writes."""
+
+    def __init__(self, workdir, start=0):
         self.workdir = Path(workdir)
         self.active = jax.process_index() == 0
         self.tb = None
@@ -57,6 +74,7 @@ class MetricWriter:
             from tensorboardX import SummaryWriter
 
             self.tb = SummaryWriter(str(self.workdir / "tensorboard"))
+            drop_rows_after(self.workdir / "metrics.jsonl", start)
             self.jsonl = open(self.workdir / "metrics.jsonl", "a")  # noqa: SIM115
 
     def write(self, step, metrics):

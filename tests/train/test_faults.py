@@ -1,6 +1,7 @@
 """Faults: kill -9 at random points (some during a checkpoint write), corrupt checkpoints,
 a disk that fills up. Nothing written before the fault is lost; resuming is exact."""
 
+import json
 import os
 import signal
 import subprocess
@@ -66,6 +67,8 @@ def test_kill_minus_nine_then_resume_is_bit_identical(data_dir, tmp_path):
     proc = start(workdir, data_dir)
     assert proc.wait(timeout=300) == 0, proc.stderr.read()[-3000:]
     assert kills == 6 and kills_in_save == 3
+    steps = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").open()]
+    assert steps == list(range(1, fault_worker.STEPS + 1))  # no rows logged twice
     assert not [p for p in ckpt_dir.iterdir() if TMP_MARK in p.name]
     reference = train.run_experiment(
         fault_worker.config(data_dir), toy.make_task(), tmp_path / "ref"

@@ -128,6 +128,11 @@ def test_corrupt_latest_checkpoint_falls_back(data_dir, tmp_path):
     state, data_state = ckpt.restore(train.init_state(task, toy.config(data_dir), data.data_mesh()))
     assert int(state.step) == 3 and data_state == {"position": 3}
     assert ckpt.steps() == [3] and (tmp_path / "checkpoints" / "6.unreadable").is_dir()
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 7, "lo')  # a line cut off by a kill
+    train.run_experiment(toy.config(data_dir), task, tmp_path)  # steps 4-6 again
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 7))  # one history, not 1-6 then 4-6
 
 
 def test_nan_guard_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path):
