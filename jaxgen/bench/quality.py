@@ -73,6 +73,7 @@ COLUMNS = (
 )
 # `jaxgen summarize`'s default columns: COLUMNS' numbers, the autoencoders' and the GANs'.
 SUMMARY_COLUMNS = (
+    ("num_samples", "samples", 1),
     *COLUMNS[:2],
     ("is", "IS", 1),
     *COLUMNS[2:-1],
@@ -97,6 +98,7 @@ SUMMARY_COLUMNS = (
     ("codes_used", "codes used", 1),
     ("classes_covered", "classes covered", 1),
     ("kl_to_uniform", "KL(classes, uniform)", 1),
+    ("seconds_per_image", "s / image", 1),
 )
 NLL_KEYS = ("iwae_nll_nats", "neg_elbo_nats", "iwae_nll_bpd", "neg_elbo_bpd")
 
@@ -219,10 +221,10 @@ def _decimals(x, significant):
 
 def _cell(stat, scale):
     """'mean +- std', to 3 significant digits of the mean or 2 of the std, whichever needs
-    more decimals; the mean alone for one seed; '-' for a missing number."""
+    more decimals; the mean alone for one seed or seeds that agree; '-' for a missing number."""
     if stat is None:
         return "-"
-    if stat["std"] is None:
+    if not stat["std"]:
         return f"{stat['mean'] * scale:.{_decimals(stat['mean'] * scale, 3)}f}"
     mean, std = stat["mean"] * scale, stat["std"] * scale
     digits = max(_decimals(mean, 3), _decimals(std, 2))
@@ -231,15 +233,19 @@ def _cell(stat, scale):
 
 def table(summary, columns=COLUMNS):
     """Markdown table of `summary` (from `summarize` or `summarize_runs`): one row per family
-    or run group, mean +- std over its seeds for each (name, header, scale) of `columns`."""
+    or run group, mean +- std over its seeds for each (name, header, scale) of `columns`;
+    rows with none of the columns' numbers are left out."""
     header = ["family", "data", "steps", "seeds", *(h for _, h, _ in columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for family, s in summary.items():
-        cells = [family, s["dataset"], str(s["steps"]), ",".join(map(str, s["seeds"]))]
-        cells += [_cell(s["numbers"].get(k), scale) for k, _, scale in columns]
-        lines.append("| " + " | ".join(cells) + " |")
+        numbers = [_cell(s["numbers"].get(k), scale) for k, _, scale in columns]
+        if set(numbers) != {"-"}:
+            cells = [family, s["dataset"], str(s["steps"]), ",".join(map(str, s["seeds"]))]
+            lines.append("| " + " | ".join(cells + numbers) + " |")
     nets = ", ".join(sorted({s["feature_net"] for s in summary.values()} - {"-"}))
-    note = "\nmean +- std (ddof 1) over each row's seeds (the value for one seed)."
+    note = (
+        "\nmean +- std (ddof 1) over each row's seeds (the value for one seed or when they agree)."
+    )
     if nets:
         note += (
             f" FID, KID and precision/recall with the classifier features of {nets} (sample "
@@ -253,26 +259,52 @@ def table(summary, columns=COLUMNS):
 SEED_SUFFIX = re.compile(r"(_s|[_/]?seed_?)\d+$")
 
 
-def run_numbers(workdir):
-    """The scalar results of a run directory: its experiment's newest evaluation
-    (eval/step_N/eval.json) and `jaxgen eval`'s eval.json, the metric names without their
-    feature-net suffix; {} for a run without either."""
+def eval_files(workdir):
+    """The contents of a run's newest experiment evaluation (eval/step_N/eval.json) and of
+    `jaxgen eval`'s eval.json, those that exist."""
     workdir = Path(workdir)
     files = [*sorted(workdir.glob("eval/step_*/eval.json"))[-1:], workdir / "eval.json"]
-    numbers = {}
-    for f in filter(Path.exists, files):
-        results = json.loads(f.read_text())
+    return [json.loads(f.read_text()) for f in files if f.exists()]
+
+
+# The keys that name a row of an eval.json table (a list of rows, e.g. the diffusion steps
+# and guidance tables): `jaxgen summarize` gives each row a line of its own.
+ROW_KEYS = ("sampler", "steps", "guidance_w")
+
+
+def _scalars(results, suffix):
+    """The numbers of `results` but seed and step, their names without the feature-net
+    `suffix` (a table row's ROW_KEYS stay: they name it)."""
+    return {
+        k.removesuffix(suffix): v
+        for k, v in results.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and k not in ("seed", "step")
+    }
+
+
+def run_numbers(workdir):
+    """The results of a run directory, {row: numbers}: row "" holds the scalars of its
+    experiment's newest evaluation (eval/step_N/eval.json) and of `jaxgen eval`'s eval.json;
+    each row of a table in them is a row of its own, named by its ROW_KEYS values
+    ("sampler=ddim steps=10"). Metric names lose their feature-net suffix; {} for a run
+    without either file."""
+    rows = {}
+    for results in eval_files(workdir):
         suffix = f"_{results.get('dataset')}_classifier"  # fid_digits_classifier -> fid
-        for k, v in results.items():
-            if isinstance(v, int | float) and not isinstance(v, bool) and k not in ("seed", "step"):
-                numbers[k.removesuffix(suffix)] = v
-    return numbers
+        rows.setdefault("", {}).update(_scalars(results, suffix))
+        for value in results.values():
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                for row in value:
+                    name = " ".join(f"{k}={row[k]}" for k in ROW_KEYS if k in row)
+                    rows[name] = _scalars(row, suffix)
+    return rows
 
 
 def summarize_runs(workdirs):
     """`summarize` for run directories named GROUP_s<seed> or GROUP/seed_<seed> (`jaxgen
     summarize`): one group per name without the seed suffix, whose configs may differ in
-    `seed` only (ValueError otherwise, or for a directory that is not a run). Runs not yet
+    `seed` only (ValueError otherwise, or for a directory that is not a run), and within a
+    group one entry per row of `run_numbers` ("ddpm sampler=ddim steps=10"). Runs not yet
     evaluated (no numbers) are left out: (summary, [their directories])."""
     groups, unevaluated = {}, []
     for d in map(Path, workdirs):
@@ -280,11 +312,11 @@ def summarize_runs(workdirs):
             raise ValueError(
                 f"{d} is not a run directory (no config.json); pass `jaxgen train` runs."
             )
-        numbers = run_numbers(d)
-        if not numbers:
+        rows = run_numbers(d)
+        if not rows:
             unevaluated.append(d)
             continue
-        groups.setdefault(Path(SEED_SUFFIX.sub("", d.as_posix())).name, {})[d] = numbers
+        groups.setdefault(Path(SEED_SUFFIX.sub("", d.as_posix())).name, {})[d] = rows
     if not groups:
         raise ValueError(
             "none of these runs is evaluated yet: run `jaxgen eval DIR` or "
@@ -292,7 +324,7 @@ def summarize_runs(workdirs):
         )
     summary = {}
     for name, runs in groups.items():
-        dirs, numbers = list(runs), list(runs.values())
+        dirs = list(runs)
         configs = [json.loads((d / "config.json").read_text()) for d in dirs]
         unseeded = [{k: v for k, v in flatten(c).items() if k != "seed"} for c in configs]
         first = unseeded[0]
@@ -304,16 +336,19 @@ def summarize_runs(workdirs):
                 f"runs of group {name!r} differ in {', '.join(diff)}, not only in seed; "
                 "give them different names."
             )
-        evals = [json.loads(f.read_text()) for d in dirs if (f := d / "eval.json").exists()]
-        summary[name] = {
-            "dataset": configs[0]["data"]["name"],
-            "feature_net": evals[0]["feature_net"] if evals else "-",
-            "steps": configs[0]["train"]["steps"],
-            "seeds": [c["seed"] for c in configs],
-            "numbers": {
-                k: mean_std([n[k] for n in numbers]) for k in set.intersection(*map(set, numbers))
-            },
-        }
+        nets = [e["feature_net"] for d in dirs for e in eval_files(d) if "feature_net" in e]
+        for row in dict.fromkeys(r for rows in runs.values() for r in rows):
+            numbers = [rows.get(row, {}) for rows in runs.values()]
+            summary[f"{name} {row}".strip()] = {
+                "dataset": configs[0]["data"]["name"],
+                "feature_net": nets[0] if nets else "-",
+                "steps": configs[0]["train"]["steps"],
+                "seeds": [c["seed"] for c in configs],
+                "numbers": {
+                    k: mean_std([n[k] for n in numbers])
+                    for k in set.intersection(*map(set, numbers))
+                },
+            }
     return summary, unevaluated
 
 

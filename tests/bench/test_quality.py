@@ -141,7 +141,7 @@ def test_table_has_one_row_per_family_and_marks_missing_numbers():
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     vae, dcgan = ([c.strip() for c in line.strip("|").split("|")] for line in lines[2:4])
     assert header[:6] == ["family", "data", "steps", "seeds", "FID", "KID"]
-    assert vae[:6] == ["vae", "digits", "10", "0,1,2", "11.0 +- 1.7", "0.00400 +- 0.00000"]
+    assert vae[:6] == ["vae", "digits", "10", "0,1,2", "11.0 +- 1.7", "0.00400"]
     assert vae[header.index("NLL (IWAE, nats)")] == "30.020 +- 0.020"  # the std's 2 digits
     assert dcgan[header.index("NLL (IWAE, nats)")] == "-"
     assert vae[header.index("train s")] == "3.00 +- 1.00"
@@ -197,6 +197,36 @@ def test_summarize_command_writes_the_table_and_rejects_mixed_or_unknown(
         with pytest.raises(SystemExit) as exit_info:
             cli.main(["summarize", *argv])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_summarize_gives_each_table_row_of_an_experiment_eval_a_line(tmp_path, capsys):
+    """A diffusion eval.json holds its numbers in tables (lists of rows): each (sampler,
+    steps) row is summarized over the seeds on a line of its own."""
+    fids = {0: (20.0, 10.0), 1: (22.0, 14.0)}  # seed: (DDIM 10, ancestral) FIDs
+    for seed, (fid_ddim, fid_ancestral) in fids.items():
+        run = tmp_path / f"ddpm_s{seed}"
+        (run / "eval" / "step_5").mkdir(parents=True)
+        config = {"seed": seed, "data": {"name": "digits"}, "train": {"steps": 5}}
+        (run / "config.json").write_text(json.dumps(config))
+        rows = [
+            {"sampler": "ddim", "steps": 10, "num_samples": 100, "fid_digits_classifier": fid_ddim},
+            {
+                "sampler": "ddpm",
+                "steps": 1000,
+                "num_samples": 50,
+                "fid_digits_classifier": fid_ancestral,
+            },
+        ]
+        results = {"dataset": "digits", "feature_net": "net/v1", "step": 5, "steps_table": rows}
+        (run / "eval" / "step_5" / "eval.json").write_text(json.dumps(results))
+    cli.main(["summarize", str(tmp_path / "ddpm_s0"), str(tmp_path / "ddpm_s1")])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| family | data | steps | seeds | samples | FID |"
+    assert lines[2:4] == [
+        "| ddpm sampler=ddim steps=10 | digits | 5 | 0,1 | 100 | 21.0 +- 1.4 |",
+        "| ddpm sampler=ddpm steps=1000 | digits | 5 | 0,1 | 50.0 | 12.0 +- 2.8 |",
+    ]  # the run-level row (no numbers but step) is left out
+    assert "classifier features of net/v1" in lines[5]
 
 
 def test_bench_help_lists_options_and_throughput_config_with_defaults(capsys):
