@@ -74,7 +74,9 @@ COLUMNS = (
 # `jaxgen summarize`'s default columns: COLUMNS' numbers, the autoencoders' and the GANs'.
 SUMMARY_COLUMNS = (
     ("num_samples", "samples", 1),
-    *COLUMNS[:2],
+    COLUMNS[0],
+    ("fid_ancestral_n", "FID (ancestral row's samples)", 1),
+    COLUMNS[1],
     ("is", "IS", 1),
     *COLUMNS[2:-1],
     ("accuracy", "accuracy for the label", 1),

@@ -96,12 +96,14 @@ def steps_table(
 ):
     """(rows, labels, grid): per (sampler, steps) of ``sampler_options`` a row {sampler,
     steps, num_samples, seconds_per_image, scores} of num_samples samples (the ancestral
-    row: ancestral_num_samples unless 0, as its T steps cost most); `grid` [rows *
-    num_columns, ...] holds each row's first `num_columns` samples (every sampler starts
-    from the same x_T), None without rows.
+    row: ancestral_num_samples unless 0, as its T steps cost most; FID is biased upward
+    at fewer samples, so then every row also has the FID of its first ancestral_num_samples
+    samples, 'fid_ancestral_n_*'); `grid` [rows * num_columns, ...] holds each row's first
+    `num_columns` samples (every sampler starts from the same x_T), None without rows.
     build(reverse) -> jitted (params, key) -> [batch_size, H, W, C] images
     (``diffusion.make_sampler``)."""
     rows, labels, grid = [], {}, []
+    m = ancestral_num_samples if ancestral and ancestral_num_samples < num_samples else 0
     for sampler, steps in sampler_options(ddim_steps, ancestral, schedule.num_steps):
         reverse = diffusion.reverse_process(
             sampler, schedule, num_steps=steps, eta=eta, variance=variance
@@ -110,6 +112,11 @@ def steps_table(
         n = (sampler == "ddpm" and ancestral_num_samples) or num_samples
         images, seconds = timed_draw(lambda k, c=compiled: c(params, k), n, batch_size, key)
         scores, labels = score(images, dataset, seed=seed, data_dir=data_dir)
+        if m:
+            subset = score(images[:m], dataset, seed=seed, data_dir=data_dir, metrics=("fid",))
+            for key_m, name in subset[1].items():
+                scores[key_m.replace("fid", "fid_ancestral_n", 1)] = subset[0][key_m]
+                labels[key_m.replace("fid", "fid_ancestral_n", 1)] = f"{name}, first {m} samples"
         row = {"sampler": sampler, "steps": steps, "num_samples": n, "seconds_per_image": seconds}
         rows.append({**row, **scores})
         grid.append(images[:num_columns])

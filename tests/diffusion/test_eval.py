@@ -73,6 +73,28 @@ def test_timed_draw_concatenates_the_folded_keys_and_cuts():
     assert seconds > 0
 
 
+def test_steps_table_also_scores_every_row_on_the_ancestral_rows_sample_count(data_dir):
+    """With fewer ancestral samples, each row's FID of its first ancestral_num_samples
+    samples equals `score` of those images (the ancestral row's: its own FID)."""
+    key = jax.random.key(0)
+    images = lambda params, k: params * jax.random.uniform(k, (10, 8, 8, 1), minval=-1.0)  # noqa: E731
+    rows, labels, _ = diffusion_eval.steps_table(
+        lambda reverse: jax.jit(images), 0.9, make_schedule("linear", T), key, dataset="digits",
+        data_dir=data_dir, ddim_steps=(2,), num_samples=20, ancestral_num_samples=12,
+        batch_size=10,
+    )  # fmt: skip
+    drawn, _ = diffusion_eval.timed_draw(lambda k: images(0.9, k), 20, 10, key)
+    options = {"data_dir": data_dir, "metrics": ("fid",)}
+    fid_12, fid_20 = (
+        diffusion_eval.score(drawn[:n], "digits", **options)[0][FID] for n in (12, 20)
+    )
+    ddim, ancestral = rows
+    assert ddim[FID] == pytest.approx(fid_20) and ancestral[FID] == pytest.approx(fid_12)
+    assert ddim["fid_ancestral_n_" + FID[4:]] == pytest.approx(fid_12) != fid_20
+    assert ancestral["fid_ancestral_n_" + FID[4:]] == ancestral[FID]
+    assert labels["fid_ancestral_n_" + FID[4:]].endswith(", first 12 samples")
+
+
 def test_train_seconds_per_step_skips_the_compiling_interval(tmp_path):
     assert diffusion_eval.train_seconds_per_step(tmp_path, 100) is None
     rows = [{"step": 1, "img_per_s": 10.0}, {"step": 2, "loss": 1.0}]
