@@ -286,19 +286,22 @@ def _scalars(results, suffix):
 
 def run_numbers(workdir):
     """The results of a run directory, {row: numbers}: row "" holds the scalars of its
-    experiment's newest evaluation (eval/step_N/eval.json) and of `jaxgen eval`'s eval.json;
-    each row of a table in them is a row of its own, named by its ROW_KEYS values
-    ("sampler=ddim steps=10"). Metric names lose their feature-net suffix; {} for a run
-    without either file."""
+    experiment's newest evaluation (eval/step_N/eval.json) and of `jaxgen eval`'s eval.json
+    but those its tables hold; each row of a table is a row of its own, named by its
+    ROW_KEYS values ("sampler=ddim steps=10"). Metric names lose their feature-net suffix;
+    {} for a run without either file."""
     rows = {}
     for results in eval_files(workdir):
         suffix = f"_{results.get('dataset')}_classifier"  # fid_digits_classifier -> fid
-        rows.setdefault("", {}).update(_scalars(results, suffix))
-        for value in results.values():
-            if isinstance(value, list) and value and isinstance(value[0], dict):
-                for row in value:
-                    name = " ".join(f"{k}={row[k]}" for k in ROW_KEYS if k in row)
-                    rows[name] = _scalars(row, suffix)
+        tables = [
+            v for v in results.values() if isinstance(v, list) and v and isinstance(v[0], dict)
+        ]
+        for row in (row for table in tables for row in table):
+            name = " ".join(f"{k}={row[k]}" for k in ROW_KEYS if k in row)
+            rows[name] = _scalars(row, suffix)
+        in_rows = {k for name, numbers in rows.items() if name for k in numbers}
+        run_level = _scalars(results, suffix).items()  # a key the rows hold is theirs
+        rows.setdefault("", {}).update({k: v for k, v in run_level if k not in in_rows})
     return rows
 
 

@@ -138,9 +138,10 @@ def guidance_table(
     seed=0,
 ):
     """(rows, labels, grid) of a class-conditional model: per guidance weight w a row {w,
-    seconds_per_image, accuracy, scores}, where accuracy is the fraction of samples whose
-    feature classifier argmax is their conditioning label; `grid` [len(ws) * K, ...] holds
-    each w's first K samples (classes 0..K-1, the same x_T per column for every w)."""
+    num_samples, seconds_per_image, accuracy, scores}, where accuracy is the fraction of
+    samples whose feature classifier argmax is their conditioning label; `grid` [len(ws) *
+    K, ...] holds each w's first K samples (classes 0..K-1, the same x_T per column for
+    every w)."""
     k = model.num_classes
     sample = diffusion.make_sampler(model, reverse, image_shape, batch_size)
     compiled = sample.lower(params, key, 0.0).compile()  # one compilation for every w
@@ -151,7 +152,8 @@ def guidance_table(
         draw = lambda key_i, w=float(w): compiled(params, key_i, w)
         images, seconds = timed_draw(draw, num_samples, batch_size, key)
         scores, labels = score(images, dataset, seed=seed, data_dir=data_dir, labels=y)
-        rows.append({"guidance_w": float(w), "seconds_per_image": seconds, **scores})
+        row = {"guidance_w": float(w), "num_samples": num_samples, "seconds_per_image": seconds}
+        rows.append({**row, **scores})
         grid.append(images[:k])
     return rows, labels, np.concatenate(grid)
 

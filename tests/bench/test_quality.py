@@ -217,7 +217,8 @@ def test_summarize_gives_each_table_row_of_an_experiment_eval_a_line(tmp_path, c
                 "fid_digits_classifier": fid_ancestral,
             },
         ]
-        results = {"dataset": "digits", "feature_net": "net/v1", "step": 5, "steps_table": rows}
+        results = {"dataset": "digits", "feature_net": "net/v1", "step": 5, "num_samples": 100}
+        results["steps_table"] = rows
         (run / "eval" / "step_5" / "eval.json").write_text(json.dumps(results))
     cli.main(["summarize", str(tmp_path / "ddpm_s0"), str(tmp_path / "ddpm_s1")])
     lines = capsys.readouterr().out.splitlines()
@@ -225,7 +226,7 @@ def test_summarize_gives_each_table_row_of_an_experiment_eval_a_line(tmp_path, c
     assert lines[2:4] == [
         "| ddpm sampler=ddim steps=10 | digits | 5 | 0,1 | 100 | 21.0 +- 1.4 |",
         "| ddpm sampler=ddpm steps=1000 | digits | 5 | 0,1 | 50.0 | 12.0 +- 2.8 |",
-    ]  # the run-level row (no numbers but step) is left out
+    ]  # the run-level num_samples is the rows': no line of its own
     assert "classifier features of net/v1" in lines[5]
 
 

@@ -140,7 +140,7 @@ def test_eval_entry_writes_the_tables_and_pictures(cond_eval):
     steps = [(r["sampler"], r["steps"]) for r in results["steps_table"]]
     assert steps == [("ddim", 2), ("ddpm", T)]
     assert [r["num_samples"] for r in results["steps_table"]] == [20, 12]  # ancestral: 12
-    assert [r["guidance_w"] for r in results["guidance_table"]] == [2.0]
+    assert [(r["guidance_w"], r["num_samples"]) for r in results["guidance_table"]] == [(2.0, 20)]
     for row in results["steps_table"] + results["guidance_table"]:
         assert row[FID] > 0 and row["seconds_per_image"] > 0
         assert 0 <= row["precision_digits_classifier"] <= 1
