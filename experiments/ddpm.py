@@ -28,7 +28,8 @@ training seconds per step (median over metrics.jsonl); the pictures of eval.pict
 steps.png (a row per sampler, the same x_T per column), forward.png (test images x_0 and
 x_t ~ q(x_t | x_0) at increasing t), trajectory.png (x_T, then x_t along one chain of the
 run's sampler per row) and inpainting.png (masked / inpainted / original rows;
-eval.inpaint_mask = right, bottom or center is the unknown region).
+eval.inpaint_mask = right, bottom or center is the unknown region; RePaint with
+eval.inpaint_resample = U passes per step).
 """
 
 import functools
@@ -118,6 +119,7 @@ def get_config():
         "num_rows": 8,  # test images (and chains) in the pictures
         "num_frames": 10,  # columns of the forward-process and trajectory pictures
         "inpaint_mask": "right",  # the unknown region: right, bottom or center
+        "inpaint_resample": 10,  # RePaint's U: denoising passes per step (1: replacement)
     }
     return c
 

@@ -38,7 +38,7 @@ def get_config():
     del c["preset"]
     c.autoencoder = {"workdir": "runs/vae", "scale_examples": 1000}
     c.model = {"width": 256, "depth": 3}
-    for key in ("pictures", "num_rows", "num_frames", "inpaint_mask"):
+    for key in ("pictures", "num_rows", "num_frames", "inpaint_mask", "inpaint_resample"):
         del c.eval[key]  # the pixel-space pictures
     c.eval.pictures = ("steps",)
     c.eval.pixel_run = ""  # a ddpm run directory, evaluated, to compare with

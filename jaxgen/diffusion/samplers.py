@@ -241,18 +241,21 @@ def inpaint(
     x_T: jax.Array,
     key: jax.Array,
     variance: str = "beta",
+    resample: int = 1,
 ) -> jax.Array:
-    """Inpainting with an unconditional model: RePaint without resampling (Lugmayr et al.
-    2022, Algorithm 1 with U = 1). For t = T, ..., 1:
+    """Inpainting with an unconditional model: RePaint (Lugmayr et al. 2022, Algorithm 1,
+    jump length 1). For t = T, ..., 1, U = `resample` times:
 
         x_{t-1}^known   = sqrt(alpha_bar_{t-1}) x_0 + sqrt(1 - alpha_bar_{t-1}) eps,
                           eps ~ N(0, I), and x_0 itself at t = 1,
         x_{t-1}^unknown = ``ddpm_step``(x_t, t)  (Ho et al. 2020, Algorithm 2),
-        x_{t-1}         = m * x_{t-1}^known + (1 - m) * x_{t-1}^unknown.
+        x_{t-1}         = m * x_{t-1}^known + (1 - m) * x_{t-1}^unknown,
+        and unless this is the U-th time or t = 1, back one step:
+        x_t             = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) z,  z ~ N(0, I).
 
-    The known region of the result equals x_0 exactly. Without RePaint's resampling (going
-    back from x_{t-1} to x_t and denoising again, U times per step) the generated region is
-    less harmonized with the known one.
+    The known region of the result equals x_0 exactly. U = 1 is plain replacement; going
+    back and denoising again (U > 1, U network passes per step) harmonizes the generated
+    region with the known one.
 
     Args:
       eps_fn: noise predictor of an unconditional model.
@@ -263,6 +266,7 @@ def inpaint(
       x_T: [B, ...] standard normal starting noise.
       key: PRNG key.
       variance: sigma_t^2 option of Algorithm 2, as in ``ddpm_sample``.
+      resample: U >= 1, denoising passes per step.
 
     Returns:
       [B, ...] x_0 with its unknown region generated.
@@ -277,6 +281,8 @@ def inpaint(
             f"inpaint: x_0 {tuple(x_0.shape)}, x_T {tuple(x_T.shape)} and mask "
             f"{tuple(mask.shape)}: x_T must have x_0's shape and mask must broadcast to it."
         )
+    if resample < 1:
+        raise ValueError(f"inpaint: resample={resample}; it counts passes per step, >= 1.")
     known = mask > 0
     sigma_t = ddpm_sigma_t(schedule, variance)
 
@@ -288,7 +294,18 @@ def inpaint(
         x_prev_known = jnp.where(t > 0, x_prev_noised, x_0)
         return jnp.where(known, x_prev_known, x_prev_unknown)
 
-    return _run_chain(step, x_T, key, _reverse_indices(schedule))
+    def resampled_step(x_t, t, key):
+        def back_and_again(u, x_prev):
+            key_back, key_step = jax.random.split(jax.random.fold_in(key, u))
+            z = jax.random.normal(key_back, x_prev.shape, x_prev.dtype)
+            x_t = jnp.sqrt(schedule.alpha_t[t]) * x_prev + jnp.sqrt(schedule.beta_t[t]) * z
+            return step(x_t, t, key_step)
+
+        passes = jnp.where(t > 0, resample, 1)
+        return jax.lax.fori_loop(1, passes, back_and_again, step(x_t, t, key))
+
+    chain_step = step if resample == 1 else resampled_step
+    return _run_chain(chain_step, x_T, key, _reverse_indices(schedule))
 
 
 def guided_eps_fn(eps_fn_y, y: jax.Array, y_null: jax.Array, w: float | jax.Array) -> EpsFn:

@@ -209,12 +209,12 @@ def inpainting_mask(name: str, height: int, width: int) -> np.ndarray:
     return MASKS[name](height, width).astype(np.float32)[..., None]
 
 
-def inpainting_rows(eps_fn, schedule, x_0, mask, key, variance="beta"):
+def inpainting_rows(eps_fn, schedule, x_0, mask, key, variance="beta", resample=1):
     """[3 * N, ...]: the masked images (unknown region grey), their inpainting by ``inpaint``
-    (RePaint without resampling) and the originals."""
+    (RePaint with U = `resample`) and the originals."""
     key_T, key_chain = jax.random.split(key)
     x_T = jax.random.normal(key_T, x_0.shape)
-    sample = jax.jit(functools.partial(inpaint, eps_fn, variance=variance))
+    sample = jax.jit(functools.partial(inpaint, eps_fn, variance=variance, resample=resample))
     inpainted = jnp.clip(sample(schedule, x_0, mask, x_T, key_chain), -1.0, 1.0)
     return np.concatenate([np.asarray(x_0 * mask), np.asarray(inpainted), np.asarray(x_0)])
 
@@ -313,6 +313,7 @@ def evaluate_diffusion(
     num_rows=8,
     num_frames=10,
     inpaint_mask="right",
+    inpaint_resample=10,
 ):
     """A diffusion model's tables and pictures to out_dir, eval.json last; returns the results.
 
@@ -398,7 +399,7 @@ def evaluate_diffusion(
         images = load_test_split(dataset, data_dir, num_rows)[0]
         picture_files, columns = pixel_pictures(
             model, schedule, params, out_dir, picture_key, images, sample, pictures,
-            num_frames=num_frames, inpaint_mask=inpaint_mask,
+            num_frames=num_frames, inpaint_mask=inpaint_mask, inpaint_resample=inpaint_resample,
         )  # fmt: skip
         files.update(picture_files)
         results.update(columns)
@@ -422,8 +423,9 @@ def configured_reverse(sample, schedule, trajectory=False):
 
 
 def pixel_pictures(
-    model, schedule, params, out_dir, key, images, sample, pictures, *, num_frames, inpaint_mask
-):
+    model, schedule, params, out_dir, key, images, sample, pictures, *, num_frames,
+    inpaint_mask, inpaint_resample,
+):  # fmt: skip
     """The forward-process, trajectory and inpainting pictures of `pictures` to out_dir, one
     row per test image of `images` (one chain per row for the trajectory): ({name: file},
     {what the columns show})."""
@@ -447,8 +449,12 @@ def pixel_pictures(
     if "inpainting" in pictures:
         mask = inpainting_mask(inpaint_mask, *images.shape[1:3])
         eps_fn = unconditional_eps_fn(model, params)
-        rows = inpainting_rows(eps_fn, schedule, images, mask, key_inpaint, sample.variance)
+        rows = inpainting_rows(
+            eps_fn, schedule, images, mask, key_inpaint, sample.variance, inpaint_resample
+        )
         save_grid(out_dir / "inpainting.png", rows, len(images))
         files["inpainting"] = "inpainting.png"
-        columns["inpainting"] = f"rows: masked ({inpaint_mask}), inpainted, original"
+        columns["inpainting"] = (
+            f"rows: masked ({inpaint_mask}), inpainted (RePaint, U = {inpaint_resample}), original"
+        )
     return files, columns

@@ -150,6 +150,7 @@ def test_eval_entry_writes_the_tables_and_pictures(cond_eval):
     assert set(results["labels"]) >= {FID, "recall_digits_classifier", "accuracy_digits_classifier"}
     assert results["forward_t"] == [0, 34, 67, 100]  # the paper's t: x_0, then 3 of T = 100
     assert results["trajectory"] == "x_T, then x after steps [2, 4, 5] of ddim"  # 5 steps
+    assert results["inpainting"] == "rows: masked (right), inpainted (RePaint, U = 10), original"
     for name in ("steps", "forward", "trajectory", "inpainting", "guidance"):
         assert (out / results["files"][name]).stat().st_size > 500
 

@@ -156,6 +156,44 @@ def test_inpaint_keeps_the_known_region():
         inpaint(oracle(COSINE, X0), COSINE, X0, MASK[:, :7], X_T, KEY)
 
 
+def gaussian_eps_fn(schedule, cov):
+    """The exact noise predictor of data x_0 ~ N(0, cov): E[eps | x_t] = sqrt(1 - alpha_bar)
+    (alpha_bar cov + (1 - alpha_bar) I)^-1 x_t."""
+
+    def eps_fn(x_t, t):
+        a = schedule.alpha_bar_t[t][:, None, None]
+        precision = jnp.linalg.inv(a * cov + (1 - a) * jnp.eye(len(cov)))
+        return jnp.sqrt(1 - a[:, 0]) * jnp.einsum("bij,bj->bi", precision, x_t)
+
+    return eps_fn
+
+
+def test_inpaint_resampling_approaches_the_exact_conditional():
+    """Data N(0, [[1, rho], [rho, 1]]) with the first coordinate known (a = 1.5): the
+    generated second one should follow N(rho a, 1 - rho^2). With the exact predictor,
+    replacement (U = 1) misses that mean; RePaint's resampling (U = 10) nearly meets it;
+    with the oracle, both recover x_0."""
+    rho, a, n = 0.9, 1.5, 4000
+    schedule = make_schedule("linear", 100)
+    cov = jnp.array([[1.0, rho], [rho, 1.0]])
+    x_0 = jnp.tile(jnp.array([[a, 0.0]]), (n, 1))
+    x_T = jax.random.normal(jax.random.key(3), (n, 2))
+    mask = jnp.array([1.0, 0.0])
+    eps_fn = gaussian_eps_fn(schedule, cov)
+    b = {
+        u: jax.jit(functools.partial(inpaint, eps_fn, resample=u))(schedule, x_0, mask, x_T, KEY)
+        for u in (1, 10)
+    }
+    np.testing.assert_array_equal(b[10][:, 0], a)  # the known coordinate
+    errors = {u: abs(float(b[u][:, 1].mean()) - rho * a) for u in b}
+    assert errors[1] > 0.2 and errors[10] < 0.05, errors  # standard error ~0.007
+    assert abs(float(b[10][:, 1].std()) - np.sqrt(1 - rho**2)) < 0.05
+    recovered = jax.jit(functools.partial(inpaint, oracle(LINEAR, X0), resample=3))
+    np.testing.assert_allclose(recovered(LINEAR, X0, MASK, X_T, KEY), X0, atol=1e-4)
+    with pytest.raises(ValueError, match="resample=0; it counts passes per step"):
+        inpaint(eps_fn, schedule, x_0, mask, x_T, KEY, resample=0)
+
+
 def test_guided_eps_fn_combines_one_call_on_the_doubled_batch():
     calls = []
 
