@@ -308,9 +308,10 @@ def run_numbers(workdir):
 def summarize_runs(workdirs):
     """`summarize` for run directories named GROUP_s<seed> or GROUP/seed_<seed> (`jaxgen
     summarize`): one group per name without the seed suffix, whose configs may differ in
-    `seed` only (ValueError otherwise, or for a directory that is not a run), and within a
-    group one entry per row of `run_numbers` ("ddpm sampler=ddim steps=10"). Runs not yet
-    evaluated (no numbers) are left out: (summary, [their directories])."""
+    `seed` and in paths that differ by their seed suffix only (ValueError otherwise, or for
+    a directory that is not a run), and within a group one entry per row of `run_numbers`
+    ("ddpm sampler=ddim steps=10"). Runs not yet evaluated (no numbers) are left out:
+    (summary, [their directories])."""
     groups, unevaluated = {}, []
     for d in map(Path, workdirs):
         if not (d / "config.json").exists():
@@ -331,7 +332,11 @@ def summarize_runs(workdirs):
     for name, runs in groups.items():
         dirs = list(runs)
         configs = [json.loads((d / "config.json").read_text()) for d in dirs]
-        unseeded = [{k: v for k, v in flatten(c).items() if k != "seed"} for c in configs]
+        unseeded = [  # a path to the seed's own run (vae_s1 for seed 1) counts as the seed
+            {k: SEED_SUFFIX.sub("", v) if isinstance(v, str) else v for k, v in flatten(c).items()}
+            for c in configs
+        ]
+        unseeded = [{k: v for k, v in u.items() if k != "seed"} for u in unseeded]
         first = unseeded[0]
         diff = sorted(
             {k for u in unseeded for k in u.keys() | first.keys() if u.get(k) != first.get(k)}
