@@ -112,11 +112,12 @@ def steps_table(
         n = (sampler == "ddpm" and ancestral_num_samples) or num_samples
         images, seconds = timed_draw(lambda k, c=compiled: c(params, k), n, batch_size, key)
         scores, labels = score(images, dataset, seed=seed, data_dir=data_dir)
-        if m:
-            subset = score(images[:m], dataset, seed=seed, data_dir=data_dir, metrics=("fid",))
-            for key_m, name in subset[1].items():
-                scores[key_m.replace("fid", "fid_ancestral_n", 1)] = subset[0][key_m]
-                labels[key_m.replace("fid", "fid_ancestral_n", 1)] = f"{name}, first {m} samples"
+        if m:  # the ancestral row's own FID is already on m samples: not scored twice
+            options = {"seed": seed, "data_dir": data_dir, "metrics": ("fid",)}
+            subset, names = (scores, labels) if n == m else score(images[:m], dataset, **options)
+            fid = next(k for k in names if k.startswith("fid_"))
+            scores["fid_ancestral_n" + fid[3:]] = subset[fid]
+            labels["fid_ancestral_n" + fid[3:]] = f"{names[fid]}, first {m} samples"
         row = {"sampler": sampler, "steps": steps, "num_samples": n, "seconds_per_image": seconds}
         rows.append({**row, **scores})
         grid.append(images[:num_columns])
