@@ -308,7 +308,7 @@ def run_numbers(workdir):
 def summarize_runs(workdirs):
     """`summarize` for run directories named GROUP_s<seed> or GROUP/seed_<seed> (`jaxgen
     summarize`): one group per name without the seed suffix, whose configs may differ in
-    `seed` and in paths that differ by their seed suffix only (ValueError otherwise, or for
+    `seed`, `eval.*` and paths that differ by their seed suffix only (ValueError otherwise, or for
     a directory that is not a run), and within a group one entry per row of `run_numbers`
     ("ddpm sampler=ddim steps=10"). Runs not yet evaluated (no numbers) are left out:
     (summary, [their directories])."""
@@ -336,7 +336,12 @@ def summarize_runs(workdirs):
             {k: SEED_SUFFIX.sub("", v) if isinstance(v, str) else v for k, v in flatten(c).items()}
             for c in configs
         ]
-        unseeded = [{k: v for k, v in u.items() if k != "seed"} for u in unseeded]
+        # config.json's `eval` section is the training-time default, not what an evaluation
+        # ran with (its overrides; the numbers it depends on, e.g. num_samples, are results)
+        unseeded = [
+            {k: v for k, v in u.items() if k != "seed" and not k.startswith("eval.")}
+            for u in unseeded
+        ]
         first = unseeded[0]
         diff = sorted(
             {k for u in unseeded for k in u.keys() | first.keys() if u.get(k) != first.get(k)}

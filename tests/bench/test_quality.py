@@ -208,6 +208,7 @@ def test_summarize_gives_each_table_row_of_an_experiment_eval_a_line(tmp_path, c
         (run / "eval" / "step_5").mkdir(parents=True)
         config = {"seed": seed, "data": {"name": "digits"}, "train": {"steps": 5}}
         config["autoencoder"] = {"workdir": f"runs/vae_s{seed}"}  # each seed's own: one group
+        config["eval"] = {"new_option": 1} if seed else {}  # training-time defaults: ignored
         (run / "config.json").write_text(json.dumps(config))
         rows = [
             {"sampler": "ddim", "steps": 10, "num_samples": 100, "fid_digits_classifier": fid_ddim},
