@@ -30,14 +30,14 @@ def test_preset_builds_and_traces_a_step_and_samples(name, preset, monkeypatch):
     mesh = data.data_mesh()
     run.check_config(c, mesh.devices.size)
     state = jax.eval_shape(lambda: run.init_state(task, c, mesh))
-    if task.images is None:
+    if task.images is None:  # the dataset's shape, nothing loaded
         images = (c.data.batch_size, *data.dataset_spec(c.data.name).shape)
-    else:
-        images = (mesh.devices.size * len(task.images), *task.images.shape[1:])
-    batch = {
-        "image": jax.ShapeDtypeStruct(images, jnp.float32),
-        "label": jax.ShapeDtypeStruct(images[:1], jnp.int32),
-    }
+        batch = {
+            "image": jax.ShapeDtypeStruct(images, jnp.float32),
+            "label": jax.ShapeDtypeStruct(images[:1], jnp.int32),
+        }
+    else:  # the run's own batches of the task's images
+        batch = next(run.task_batches(task, c, mesh))
     new_state, metrics = jax.eval_shape(step.build_step(task.step, mesh), state, batch)
     assert jax.tree.map(lambda x: (x.shape, x.dtype), new_state) == jax.tree.map(
         lambda x: (x.shape, x.dtype), state
@@ -45,4 +45,4 @@ def test_preset_builds_and_traces_a_step_and_samples(name, preset, monkeypatch):
     assert metrics["param_norm"].shape == ()
     if task.sample is not None:
         samples = jax.eval_shape(task.sample, state, jax.random.PRNGKey(0))
-        assert samples.shape[1:] == images[1:]
+        assert samples.shape[1:] == batch["image"].shape[1:]

@@ -308,10 +308,10 @@ def run_numbers(workdir):
 def summarize_runs(workdirs):
     """`summarize` for run directories named GROUP_s<seed> or GROUP/seed_<seed> (`jaxgen
     summarize`): one group per name without the seed suffix, whose configs may differ in
-    `seed`, `eval.*` and paths that differ by their seed suffix only (ValueError otherwise, or for
-    a directory that is not a run), and within a group one entry per row of `run_numbers`
-    ("ddpm sampler=ddim steps=10"). Runs not yet evaluated (no numbers) are left out:
-    (summary, [their directories])."""
+    `seed`, `eval.*` and paths that differ by their seed suffix only (ValueError otherwise,
+    or for a directory that is not a run), and within a group one entry per row of
+    `run_numbers` ("ddpm sampler=ddim steps=10"). Runs not yet evaluated (no numbers) are
+    left out: (summary, [their directories])."""
     groups, unevaluated = {}, []
     for d in map(Path, workdirs):
         if not (d / "config.json").exists():
@@ -332,15 +332,15 @@ def summarize_runs(workdirs):
     for name, runs in groups.items():
         dirs = list(runs)
         configs = [json.loads((d / "config.json").read_text()) for d in dirs]
-        unseeded = [  # a path to the seed's own run (vae_s1 for seed 1) counts as the seed
-            {k: SEED_SUFFIX.sub("", v) if isinstance(v, str) else v for k, v in flatten(c).items()}
-            for c in configs
-        ]
-        # config.json's `eval` section is the training-time default, not what an evaluation
-        # ran with (its overrides; the numbers it depends on, e.g. num_samples, are results)
+        # A path to the seed's own run (vae_s1 for seed 1) counts as the seed; config.json's
+        # `eval` section is the training-time default, not what an evaluation ran with.
         unseeded = [
-            {k: v for k, v in u.items() if k != "seed" and not k.startswith("eval.")}
-            for u in unseeded
+            {
+                k: SEED_SUFFIX.sub("", v) if isinstance(v, str) else v
+                for k, v in flatten(c).items()
+                if k != "seed" and not k.startswith("eval.")
+            }
+            for c in configs
         ]
         first = unseeded[0]
         diff = sorted(
