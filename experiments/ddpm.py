@@ -79,7 +79,7 @@ def get_config():
     # T = 1000, linear beta_t from 1e-4 to 0.02 as in the paper; or "cosine".
     c.diffusion = {"schedule": "linear", "num_steps": 1000}
     c.model = {
-        "width": 32,
+        "width": 24,
         "width_mults": (1, 2),
         "num_res_blocks": 2,
         "attention_resolutions": (4,),  # feature-map heights; 8x8 digits -> 8, 4
