@@ -7,7 +7,9 @@ TFDS prepares each dataset once under `data_dir` (default: $TFDS_DATA_DIR or
 ~/tensorflow_datasets); `digits` and a local Fashion-MNIST need no network.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import functools
 import os
 
@@ -83,6 +85,33 @@ def tfds_builder(name, data_dir):
     return tfds.builder(name, data_dir=data_dir)
 
 
+@contextlib.contextmanager
+def prepare_lock(builder):
+    """Holds an exclusive flock on <data_dir>/<dataset>.lock while the block runs, so that
+    processes preparing the same dataset at once (two runs started together on a fresh
+    machine) build it one after the other instead of racing to rename TFDS's incomplete
+    directory. Remote data dirs (gs://...) are not locked."""
+    dataset_dir = os.fspath(builder.data_path.parent)
+    if "://" in dataset_dir:
+        yield
+        return
+    os.makedirs(os.path.dirname(dataset_dir), exist_ok=True)
+    with open(dataset_dir + ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def prepared_builder(name, data_dir=None):
+    """``tfds_builder(name, data_dir)`` with its data prepared (built once, under
+    ``prepare_lock``; a builder made after the lock sees what another process wrote)."""
+    builder = tfds_builder(name, data_dir)
+    if not builder.data_path.exists():
+        with prepare_lock(builder):
+            builder = tfds_builder(name, data_dir)
+            builder.download_and_prepare()
+    return builder
+
+
 @functools.lru_cache(maxsize=8)
 def load_split(name, split, data_dir=None):
     """(images [N, H, W, C] uint8, labels [N] int32) of a whole split, prepared by TFDS."""
@@ -91,8 +120,7 @@ def load_split(name, split, data_dir=None):
         raise ValueError(f"Dataset {name!r} has no split {split!r}; it has {spec.splits}.")
     from jaxgen.data.builders import tfds
 
-    builder = tfds_builder(name, data_dir)
-    builder.download_and_prepare()
+    builder = prepared_builder(name, data_dir)
     chunks = list(tfds.as_numpy(builder.as_dataset(split=split).batch(4096)))
     images = np.concatenate([c["image"] for c in chunks]).astype(np.uint8)
     labels = np.concatenate([c["label"] for c in chunks]).astype(np.int32)

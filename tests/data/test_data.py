@@ -159,3 +159,24 @@ def test_mock_data_pipeline_for_download_only_datasets(tmp_path):
     data.load_split.cache_clear()
     assert batch["image"].shape == (8, 32, 32, 3)
     assert float(batch["image"].min()) >= -1.0 and float(batch["image"].max()) <= 1.0
+
+
+def test_processes_preparing_one_dataset_at_once_both_succeed(tmp_path):
+    """Two runs started together on a fresh machine used to race to rename TFDS's
+    incomplete directory (FileExistsError in one of them); prepare_lock serializes them."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, numpy as np; from jaxgen import data; "
+        "x, y = data.load_split('digits', 'train', sys.argv[1]); print(int(x.sum()), int(y.sum()))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300)[0].splitlines()[-1] for p in procs]  # the sums
+    assert [p.returncode for p in procs] == [0, 0]
+    assert len(set(outputs)) == 1 and (tmp_path / "digits.lock").exists()
