@@ -7,11 +7,12 @@ were measured on a shared 2-core CPU:
   quick  digits, the U-Net at width 16 (0.25M parameters), batch 64, 2,000 steps (~4
          CPU-minutes with the 1,000-sample evaluation of `jaxgen bench --quality`)
   cpu    the defaults below: digits, the 0.57M-parameter U-Net (width 24, mults (1, 2), 2 res
-         blocks, attention at 4x4), batch 128, 5,000 steps: 0.23 s per step alone on the idle
-         2-core CPU (a 300-step run), so ~21 min for the run; 26-27 min wall (~26
-         CPU-minutes) beside another job; its evaluation with 10,000 samples per DDIM row and
-         --config.eval.ancestral_num_samples=1000 takes ~28 CPU-minutes. Width 32 (1.0M
-         parameters) took 27 min alone for slightly better FID. Not Fashion-MNIST: at 28x28
+         blocks, attention at 4x4), batch 128, 5,000 steps: 0.26-0.28 s per step alone on the
+         idle 2-core CPU (a 300-step run), so ~23 min for the run; 24-28 min wall beside
+         another job; its evaluation with 10,000 samples per DDIM row and
+         --config.eval.ancestral_num_samples=1000 takes 27-29 min (26-31 CPU-minutes).
+         Width 32 (1.0M parameters) took 27 min alone for FID 7.54 at DDIM 100 against
+         width 24's 7.90 (3 seeds each). Not Fashion-MNIST: at 28x28
          even a 164k-parameter U-Net (width 16, 1 res block) costs ~0.56 CPU-s per step of
          batch 64, so 20 minutes buy ~3 epochs, and ancestral sampling of 1,000 images over
          T = 1000 steps alone takes ~40 CPU-minutes
