@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from jaxgen import cli, data
+from jaxgen import cli, data, train
 from jaxgen.models import gan
 from jaxgen.train import run, step
 
@@ -26,7 +26,9 @@ def test_preset_builds_and_traces_a_step_and_samples(name, preset, monkeypatch):
     monkeypatch.setattr(gan, "jit_init", jax.jit)
     module = cli.load_experiment(name)
     c = cli.configure(module.get_config(), [f"--config.preset={preset}"] if preset else [])
-    dataset = (module.PRESETS[preset] if preset else {}).get("data.name", c.data.get("name"))
+    if preset:  # resolved here as make_task will (idempotent), to learn the preset's dataset
+        train.apply_preset(c, module.PRESETS, module.get_config())
+    dataset = c.data.get("name")
     if dataset and not data.dataset_spec(dataset).offline():  # make_task may load it (download)
         pytest.skip(f"{dataset} is not on this machine: apt-get install dataset-fashion-mnist")
     task = module.make_task(c)
