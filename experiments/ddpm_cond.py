@@ -17,6 +17,7 @@ import sys
 from jaxgen.cli import load_experiment
 
 ddpm = load_experiment("ddpm")
+PRESETS = ddpm.PRESETS
 evaluate = ddpm.evaluate
 
 
