@@ -603,7 +603,7 @@ def run(cfg, log=print):
 
         torch.set_num_threads(cfg.torch_threads or usable_cpus())
     result = {
-        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         **environment(),
         "config": cfg.to_dict(),
         "torch_threads": torch.get_num_threads() if use_torch else None,

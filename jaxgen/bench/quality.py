@@ -393,7 +393,7 @@ def run(runs, preset, out_dir, protocol=None, log=print):
     returns what quality.json holds."""
     out_dir = Path(out_dir)
     protocol = protocol or PROTOCOLS[preset]
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     records = [run_one(r, out_dir, protocol, log) for r in runs]
     summary = summarize(records)
     seeds = list(dict.fromkeys(r.seed for r in runs))
