@@ -22,12 +22,13 @@ class Checkpointer:
     def __init__(self, directory, *, max_to_keep=3):
         self.directory = Path(directory).absolute()
         # A save killed midway leaves only a *.orbax-checkpoint-tmp-* folder, removed here.
+        # The items ("state", "data") and their handlers come from the args of save/restore.
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True
+            preservation_policy=ocp.checkpoint_managers.LatestN(max_to_keep),
+            create=True,
+            cleanup_tmp_directories=True,
         )
-        self.manager = ocp.CheckpointManager(
-            self.directory, options=options, item_names=("state", "data")
-        )
+        self.manager = ocp.CheckpointManager(self.directory, options=options)
 
     def save(self, step, state, data_state):
         """Writes checkpoint `step` (asynchronously; `wait()` blocks until it is committed)."""
