@@ -13,7 +13,12 @@ PyTorch comes with `pip install 'jaxgen[bench]'`.
 
 import sys
 
-if __name__ == "__main__":
-    from jaxgen.cli import main
+from jaxgen.bench import harness
 
-    main(["bench", *sys.argv[1:]])
+if __name__ == "__main__":
+    try:
+        config = harness.configure(sys.argv[1:])
+    except ValueError as e:
+        print(f"jaxgen: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    harness.run(config)

@@ -25,21 +25,19 @@ reconstructions.png, traversal.png: row i varies the i-th most informative laten
 """
 
 import functools
-import sys
 
-from jaxgen import train
-from jaxgen.cli import load_experiment
+from jaxgen import runs, train
 from jaxgen.evaluation import latent
-from jaxgen.models import vae
+from jaxgen.tasks import vae  # the conv VAE, its task and evaluation
 
-vae_experiment = load_experiment("vae")  # the model, task, evaluation and entry point
-make_model = vae_experiment.make_model
+PRESETS = vae.STUDY_PRESETS
+make_model = vae.make_model
+make_task = vae.make_task
+evaluate = functools.partial(vae.evaluate_with, make_model, latent.conv_vae)
 
-PRESETS = vae_experiment.STUDY_PRESETS
 
-
-def get_config():
-    c = vae_experiment.get_config()
+def get_config(preset="quick"):
+    c = vae.base_config()
     c.model.latent_dim = 10
     c.model.likelihood = "discretized_logistic"
     c.loss.beta = 4.0  # loss.warmup_steps > 0: beta linear from 0
@@ -47,18 +45,8 @@ def get_config():
     c.eval.num_steps = 9
     c.eval.traversal_range = 3.0
     c.eval.traversal_dims = 10
-    return c
-
-
-def make_task(c):
-    train.apply_preset(c, PRESETS, get_config())
-    return vae_experiment.latent_task(c, vae, make_model(c))
-
-
-evaluate = functools.partial(vae_experiment.evaluate_with, make_model, latent.conv_vae)
+    return train.with_preset(c, preset, PRESETS)
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import experiment_main
-
-    experiment_main(__file__, evaluate, sys.argv[1:])
+    runs.script_main()

@@ -10,43 +10,35 @@ eval.num_samples samples with balanced labels, and the feature classifier's accu
 the label each was drawn with) and samples.png (the first samples; column j holds class j).
 """
 
-import functools
-import sys
-
 import jax
 
-from jaxgen import data
-from jaxgen.cli import load_experiment
+from jaxgen import data, runs, train
 from jaxgen.evaluation import common
 from jaxgen.evaluation import gan as gan_eval
-from jaxgen.models import gan
+from jaxgen.tasks import gan as gan_task
+from jaxgen.train import gan as gan_train
 
-dcgan = load_experiment("dcgan")
-PRESETS = dcgan.PRESETS
+PRESETS = gan_task.PRESETS
+make_task = gan_task.make_task
 
 
-def get_config():
-    c = dcgan.get_config()
+def get_config(preset="cpu"):
+    c = gan_task.base_config()
     c.model.conditional = True
     c.sample.grid = "class_rows"
     c.train.num_samples = 100  # a 10 x 10 grid: row c shows class c
     c.eval = {"seed": 0, "num_samples": 10_000, "batch_size": 1000}
-    return c
-
-
-make_task = functools.partial(dcgan.make_task, presets=PRESETS, get_config_fn=get_config)
+    return train.with_preset(c, preset, PRESETS)
 
 
 def evaluate(workdir, step=None, overrides=()):
     """Sample scores and label accuracy of class-balanced EMA samples -> eval/step_N/."""
-    from jaxgen.cli import restore_run
-
-    c, _, state = restore_run(workdir, step, list(overrides))
-    model, params = dcgan.make_gan(c), state.ema_params
+    c, _, state = runs.restore_run(workdir, step, overrides)
+    model, params = gan_task.make_gan(c), state.ema_params
     k_stats, k_draw = jax.random.split(jax.random.PRNGKey(c.eval.seed))
-    model_state = gan.ema_model_state(model, params, state.model_state, k_stats)
+    model_state = gan_train.ema_model_state(model, params, state.model_state, k_stats)
     num_classes = data.dataset_spec(c.data.name).num_classes
-    sample = jax.jit(lambda p, ms, y, key: gan.sample(model, p, ms, key, len(y), y))
+    sample = jax.jit(lambda p, ms, y, key: gan_train.sample(model, p, ms, key, len(y), y))
     draw = lambda y, key: sample(params, model_state, y, key)  # params as arguments, not constants
     images, results = gan_eval.conditional_scores(
         draw, num_classes, c.eval.num_samples, k_draw, **gan_eval.score_options(c)
@@ -57,6 +49,4 @@ def evaluate(workdir, step=None, overrides=()):
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import experiment_main
-
-    experiment_main(__file__, evaluate, sys.argv[1:])
+    runs.script_main()

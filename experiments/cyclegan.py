@@ -18,16 +18,17 @@ shared with one other run. GPU preset:
 """
 
 import functools
-import sys
 
 import jax
 import ml_collections
 
-from jaxgen import data, train
+from jaxgen import data, runs, train
 from jaxgen.data import paired
-from jaxgen.evaluation import common
+from jaxgen.evaluation import common, grids
 from jaxgen.evaluation import gan as gan_eval
-from jaxgen.models import cyclegan, gan, pix2pix
+from jaxgen.models import gan, pix2pix
+from jaxgen.train import cyclegan
+from jaxgen.train import gan as gan_train
 
 # What the sample hook shows instead of samples of a model: `jaxgen eval` refuses the run.
 SAMPLE_HOOK_SHOWS = "translations a -> b -> a and b -> a -> b of test images"
@@ -42,10 +43,9 @@ PRESETS = {
 }
 
 
-def get_config():
+def get_config(preset="cpu"):
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.preset = "cpu"
     # domains: the class labels of A and B; batch_size: images per domain and step.
     c.data = {"name": "fashion_mnist", "batch_size": 16, "domains": (7, 9)}
     c.model = {"widths": (32, 64), "num_res_blocks": 3, "d_widths": (32, 64)}
@@ -60,7 +60,7 @@ def get_config():
         "num_samples": 36,  # 6 rows of a, G(a), F(G(a)), b, F(b), G(F(b))
     }
     c.eval = {"seed": 0, "batch_size": 500}
-    return c
+    return train.with_preset(c, preset, PRESETS)
 
 
 def make_generator(c):
@@ -83,14 +83,13 @@ def domains(c, split):
 
 
 def make_task(c):
-    train.apply_preset(c, PRESETS, get_config())
     generator, loss = make_generator(c), c.loss
     discriminator = gan.Discriminator(c.model.d_widths, "instance", patch=True)
     train_a, train_b = domains(c, "train")
     o = c.optimizer
     return train.Task(
-        init=gan.jit_init(lambda key, x: cyclegan.init(generator, discriminator, key, x, x)),
-        tx=gan.optimizers("adam", o.g_learning_rate, o.d_learning_rate, b1=o.b1, b2=o.b2),
+        init=gan_train.jit_init(lambda key, x: cyclegan.init(generator, discriminator, key, x, x)),
+        tx=gan_train.optimizers("adam", o.g_learning_rate, o.d_learning_rate, b1=o.b1, b2=o.b2),
         step=cyclegan.make_step(
             generator,
             discriminator,
@@ -100,17 +99,15 @@ def make_task(c):
             cycle_weight=loss.cycle_weight,
             identity_weight=loss.identity_weight,
         ),
-        sample=cyclegan.sample_hook(generator, *domains(c, "test"), c.train.num_samples),
+        sample=grids.cyclegan_hook(generator, *domains(c, "test"), c.train.num_samples),
     )
 
 
 def evaluate(workdir, step=None, overrides=()):
     """Target-class accuracy, FID and cycle L1 of G and F on the test domains ->
     WORKDIR/eval/step_N/."""
-    from jaxgen.cli import restore_run
-
-    c, _, state = restore_run(workdir, step, list(overrides))
-    grid = jax.jit(functools.partial(cyclegan.translation_grid, make_generator(c)))
+    c, _, state = runs.restore_run(workdir, step, overrides)
+    grid = jax.jit(functools.partial(grids.translation_grid, make_generator(c)))
     translate = lambda pairs, key: grid(
         state.ema_params, state.model_state, key, pairs[:, 0], pairs[:, 1]
     )
@@ -130,6 +127,4 @@ def evaluate(workdir, step=None, overrides=()):
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import experiment_main
-
-    experiment_main(__file__, evaluate, sys.argv[1:])
+    runs.script_main()

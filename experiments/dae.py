@@ -18,22 +18,21 @@ themselves (noisy_mse), reconstructions of clean inputs (recon_mse)), denoising.
 noisy / denoised / clean) and reconstructions.png.
 """
 
-import sys
+from jaxgen import runs, train
+from jaxgen.tasks import autoencoder  # ae's model, task and evaluation; only the config differs
 
-from jaxgen.cli import load_experiment
+PRESETS = autoencoder.PRESETS
+make_model = autoencoder.make_model
+make_task = autoencoder.make_task
+evaluate = autoencoder.evaluate
 
-ae = load_experiment("ae")  # the same model, task and evaluation; only the config differs
-make_model, make_task, evaluate = ae.make_model, ae.make_task, ae.evaluate
 
-
-def get_config():
-    c = ae.get_config()
+def get_config(preset="quick"):
+    c = autoencoder.base_config()
     c.loss.corruption = "gaussian"
     c.train.num_samples = 81  # 9 x 9: three row triples noisy / denoised / clean
-    return c
+    return train.with_preset(c, preset, PRESETS)
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import experiment_main
-
-    experiment_main(__file__, evaluate, sys.argv[1:])
+    runs.script_main()

@@ -4,7 +4,8 @@ norm in both, ReLU + tanh in G, LeakyReLU in D, no hidden fully connected layers
 (bold c1 - thin c1 + thin c2 = bold c2, classes by nearest training image), e.g.
 `jaxgen sample runs/dcgan --config.sample.grid=interpolation --out walk.png`.
 
-The config is shared by cgan, wgan_gp, sngan and msggan, which change only its values.
+The config and wiring (jaxgen.tasks.gan) are shared by cgan, wgan_gp, sngan and msggan,
+which change only its values.
 CPU preset (default): 8x8 digits, 8,000 steps: 7.9-8.7 min wall on 2 cores shared with one
 other run (sngan 8.6-8.8, msggan 6.0-6.2, cgan 8.9-14.0, wgan_gp's 1,200 steps 7.6-8.8).
 GPU preset: --config.preset=gpu, i.e.
@@ -13,113 +14,16 @@ GPU preset: --config.preset=gpu, i.e.
 --config.preset=quick, the CPU preset for 2,000 steps (~2 CPU-minutes; `jaxgen bench --quality`).
 """
 
-import ml_collections
+from jaxgen import runs, train
+from jaxgen.tasks import gan
 
-from jaxgen import data, train
-from jaxgen.models import gan
-
-PRESETS = {
-    "quick": {"train.steps": 2000, "train.checkpoint_every": 1000, "train.sample_every": 1000},
-    "cpu": {},
-    "gpu": {
-        "data.name": "fashion_mnist",
-        "data.batch_size": 128,
-        "train.steps": 30_000,
-        "model.widths": (128, 256),
-        "model.latent_dim": 100,
-        "sample.arithmetic_classes": (0, 1),  # T-shirt, trouser
-    },
-}
+PRESETS = gan.PRESETS
+make_task = gan.make_task
 
 
-def get_config():
-    c = ml_collections.ConfigDict()
-    c.seed = 0
-    c.preset = "cpu"
-    c.data = {"name": "digits", "batch_size": 64}
-    # widths: D's conv widths, G's in reverse; one factor 2 of resolution per width.
-    c.model = {
-        "latent_dim": 32,
-        "widths": (64, 128),
-        "g_normalization": "batch",
-        "d_normalization": "batch",
-        "spectral_norm": False,
-        "multi_scale": False,
-        "conditional": False,
-    }
-    # k: D updates per G update; gp_weight: WGAN-GP's lambda; r1_weight: R1's gamma.
-    c.loss = {
-        "discriminator": "minimax",
-        "generator": "non_saturating",
-        "k": 1,
-        "gp_weight": 0.0,
-        "r1_weight": 0.0,
-    }
-    c.optimizer = {"g_learning_rate": 2e-4, "d_learning_rate": 2e-4, "b1": 0.5, "b2": 0.999}
-    # grid: samples | interpolation | arithmetic | class_rows (cgan) | multiscale (msggan)
-    c.sample = {"grid": "samples", "arithmetic_classes": (7, 1)}
-    c.train = {
-        "steps": 8_000,
-        "ema_decay": 0.999,
-        "log_every": 100,
-        "checkpoint_every": 2000,
-        "sample_every": 1000,
-        "num_samples": 64,
-    }
-    return c
-
-
-def make_gan(c):
-    spec = data.dataset_spec(c.data.name)
-    m, loss = c.model, c.loss
-    num_classes = spec.num_classes if m.conditional else 0
-    return gan.GAN(
-        generator=gan.Generator(
-            spec.shape, m.widths, m.g_normalization, num_classes, multi_scale=m.multi_scale
-        ),
-        discriminator=gan.Discriminator(
-            m.widths, m.d_normalization, spectral_norm=m.spectral_norm, num_classes=num_classes
-        ),
-        latent_dim=m.latent_dim,
-        d_loss=loss.discriminator,
-        g_loss=loss.generator,
-        k=loss.k,
-        gp_weight=loss.gp_weight,
-        r1_weight=loss.r1_weight,
-        conditional=m.conditional,
-    )
-
-
-def make_task(c, presets=PRESETS, get_config_fn=get_config):
-    """The Task of config c after its preset. The experiments built on this wiring (cgan,
-    wgan_gp, sngan, msggan) pass their own `presets` and `get_config_fn` (whose defaults
-    tell user overrides apart): `functools.partial(dcgan.make_task, presets=...,
-    get_config_fn=...)`."""
-    train.apply_preset(c, presets, get_config_fn())
-    model = make_gan(c)
-    label_fn = None
-    if c.sample.grid == "arithmetic":  # labels generated images by their nearest train image
-        images, labels = data.load_split(c.data.name, "train", c.data.get("data_dir"))
-        label_fn = gan.nearest_neighbour_labels(data.to_float(images[:5000]), labels[:5000])
-    o = c.optimizer
-    return train.Task(
-        init=gan.jit_init(lambda key, x: gan.init(model, key, x)),
-        tx=gan.optimizers("adam", o.g_learning_rate, o.d_learning_rate, b1=o.b1, b2=o.b2),
-        step=model.step(),
-        sample=gan.sample_hook(
-            model,
-            c.sample.grid,
-            c.train.num_samples,
-            num_classes=data.dataset_spec(c.data.name).num_classes,
-            label_fn=label_fn,
-            classes=c.sample.arithmetic_classes,
-        ),
-    )
+def get_config(preset="cpu"):
+    return train.with_preset(gan.base_config(), preset, PRESETS)
 
 
 if __name__ == "__main__":
-    import sys
-
-    from jaxgen.cli import main
-
-    main(["train", __file__, *sys.argv[1:]])
+    runs.script_main()

@@ -12,31 +12,24 @@ steps table costs twice the network evaluations of ddpm's; --config.eval.ddim_st
 --config.eval.ancestral=False leaves it out.
 """
 
-import sys
+from jaxgen import runs, train
+from jaxgen.tasks import diffusion
 
-from jaxgen.cli import load_experiment
-
-ddpm = load_experiment("ddpm")
-PRESETS = ddpm.PRESETS
-evaluate = ddpm.evaluate
+PRESETS = diffusion.PRESETS
+make_task = diffusion.pixel_task
+evaluate = diffusion.evaluate
 
 
-def get_config():
-    c = ddpm.get_config()
+def get_config(preset="cpu"):
+    c = diffusion.base_config()
     c.model.class_conditional = True
     c.loss.p_uncond = 0.1
     c.sample.guidance_w = 1.0
     c.train.num_samples = 100  # a 10x10 grid: column j shows class j
     c.eval.guidance_ws = (0.0, 0.5, 1.0, 2.0, 4.0)
     c.eval.pictures = (*c.eval.pictures, "guidance")
-    return c
-
-
-def make_task(c):
-    return ddpm.pixel_task(c, get_config())
+    return train.with_preset(c, preset, PRESETS)
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import experiment_main
-
-    experiment_main(__file__, evaluate, sys.argv[1:])
+    runs.script_main()

@@ -24,13 +24,12 @@ psnr.png (PSNR against step with the baseline).
 """
 
 import functools
-import sys
 
 import jax
 import ml_collections
 import optax
 
-from jaxgen import data, train
+from jaxgen import data, runs, train
 from jaxgen.data import photos
 from jaxgen.evaluation import common
 from jaxgen.evaluation import dip as dip_eval
@@ -57,10 +56,9 @@ PRESETS = {
 }
 
 
-def get_config():
+def get_config(preset="quick"):
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.preset = "quick"
     c.task = "denoising"
     c.data = {"image": "astronaut", "size": 64}
     # The degradation, drawn with its own seed: every training seed sees the same y.
@@ -81,12 +79,11 @@ def get_config():
         "checkpoint_every": 600,
         "sample_every": 300,
     }
-    return c
+    return train.with_preset(c, preset, PRESETS)
 
 
 def make_parts(c):
     """(model, problem, clean image uint8 [1, H, W, C]) of config `c`."""
-    train.apply_preset(c, PRESETS, get_config())
     image = photos.photo(c.data.image, c.data.size)[None]
     p = c.problem
     problem = dip.make_problem(
@@ -119,9 +116,7 @@ def make_task(c):
 
 def evaluate(workdir, step=None, overrides=()):
     """PSNR (best, final, baseline) and pictures of run WORKDIR -> WORKDIR/eval/step_N/."""
-    from jaxgen.cli import restore_run
-
-    c, _, state = restore_run(workdir, step, list(overrides))
+    c, _, state = runs.restore_run(workdir, step, overrides)
     model, problem, image = make_parts(c)
     return dip_eval.evaluate(
         model,
@@ -136,6 +131,4 @@ def evaluate(workdir, step=None, overrides=()):
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import experiment_main
-
-    experiment_main(__file__, evaluate, sys.argv[1:])
+    runs.script_main()

@@ -15,20 +15,19 @@ i.e. --config.data.batch_size=128 --config.train.steps=100000 (the same networks
 point here is the loss, not the capacity).
 """
 
-import sys
-
 import ml_collections
 
-from jaxgen import data, train
+from jaxgen import data, runs, train
+from jaxgen.evaluation import grids
 from jaxgen.models import gan
+from jaxgen.train import gan as gan_train
 
 PRESETS = {"cpu": {}, "gpu": {"data.batch_size": 128, "train.steps": 100_000}}
 
 
-def get_config():
+def get_config(preset="cpu"):
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.preset = "cpu"
     c.data = {"name": "fashion_mnist", "batch_size": 64}
     c.model = {"latent_dim": 32, "hidden": (256, 256)}
     # generator: non_saturating | saturating; k: D updates per G update.
@@ -53,13 +52,12 @@ def get_config():
         "sample_every": 2000,
         "num_samples": 64,
     }
-    return c
+    return train.with_preset(c, preset, PRESETS)
 
 
 def make_task(c):
-    train.apply_preset(c, PRESETS, get_config())
     shape = data.dataset_spec(c.data.name).shape
-    model = gan.GAN(
+    model = gan_train.GAN(
         generator=gan.MLPGenerator(shape, c.model.hidden),
         discriminator=gan.MLPDiscriminator(c.model.hidden),
         latent_dim=c.model.latent_dim,
@@ -69,8 +67,8 @@ def make_task(c):
     )
     o = c.optimizer
     return train.Task(
-        init=gan.jit_init(lambda key, x: gan.init(model, key, x)),
-        tx=gan.optimizers(
+        init=gan_train.jit_init(lambda key, x: gan_train.init(model, key, x)),
+        tx=gan_train.optimizers(
             o.name,
             o.g_learning_rate,
             o.d_learning_rate,
@@ -80,11 +78,9 @@ def make_task(c):
             clip_norm=o.clip_norm,
         ),
         step=model.step(),
-        sample=gan.sample_hook(model, c.sample.grid, c.train.num_samples),
+        sample=grids.sample_hook(model, c.sample.grid, c.train.num_samples),
     )
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import main
-
-    main(["train", __file__, *sys.argv[1:]])
+    runs.script_main()

@@ -20,13 +20,12 @@ eval.temperatures) and interpolation.png (linear in eps between test images).
 """
 
 import functools
-import sys
 
 import jax
 import ml_collections
 import numpy as np
 
-from jaxgen import data, train
+from jaxgen import data, runs, train
 from jaxgen.evaluation import common, likelihood
 from jaxgen.models import flows
 
@@ -51,10 +50,9 @@ PRESETS = {
 }
 
 
-def get_config():
+def get_config(preset="quick"):
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.preset = "quick"
     c.data = {"name": "digits", "batch_size": 64}
     c.model = {
         "levels": 2,
@@ -83,7 +81,7 @@ def get_config():
         "num_interpolations": 6,  # rows of interpolation.png
         "num_steps": 8,  # points per interpolation row
     }
-    return c
+    return train.with_preset(c, preset, PRESETS)
 
 
 def make_model(c):
@@ -104,7 +102,6 @@ def init_batch(c, n):
 
 
 def make_task(c):
-    train.apply_preset(c, PRESETS, get_config())
     model = make_model(c)
     flows.latent_shapes(model.image_shape, model.levels)  # bad sizes fail before training
     pixel_levels = data.dataset_spec(c.data.name).levels
@@ -122,9 +119,7 @@ def make_task(c):
 
 def evaluate(workdir, step=None, overrides=()):
     """Test-set bits/dim, sampling time and pictures of run WORKDIR -> WORKDIR/eval/step_N/."""
-    from jaxgen.cli import restore_run
-
-    c, _, state = restore_run(workdir, step, list(overrides))
+    c, _, state = runs.restore_run(workdir, step, overrides)
     model, params, e = make_model(c), state.ema_params, c.eval
     pixel_levels = data.dataset_spec(c.data.name).levels
     sample = jax.jit(functools.partial(flows.sample, model), static_argnums=2)
@@ -162,6 +157,4 @@ def evaluate(workdir, step=None, overrides=()):
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import experiment_main
-
-    experiment_main(__file__, evaluate, sys.argv[1:])
+    runs.script_main()

@@ -21,14 +21,11 @@ in nats and bits/dim; reconstruction MSE), samples.png (ancestral), reconstructi
 """
 
 import functools
-import sys
 
-from jaxgen import data, train
-from jaxgen.cli import load_experiment
+from jaxgen import data, runs, train
 from jaxgen.evaluation import latent
 from jaxgen.models import hvae
-
-vae_experiment = load_experiment("vae")  # the task, evaluation and entry point
+from jaxgen.tasks import vae  # the task of a latent-variable model and its evaluation
 
 PRESETS = {
     "quick": {},
@@ -59,8 +56,8 @@ PRESETS = {
 }
 
 
-def get_config():
-    c = vae_experiment.get_config()
+def get_config(preset="quick"):
+    c = vae.base_config()
     c.model = {
         "z1_dim": 12,
         "z2_dim": 4,
@@ -71,7 +68,7 @@ def get_config():
     }
     c.loss.warmup_steps = 500
     c.eval.pictures = ("samples", "reconstructions")
-    return c
+    return train.with_preset(c, preset, PRESETS)
 
 
 def make_model(c):
@@ -83,14 +80,11 @@ def make_model(c):
 
 
 def make_task(c):
-    train.apply_preset(c, PRESETS, get_config())
-    return vae_experiment.latent_task(c, hvae, make_model(c))
+    return vae.latent_task(c, hvae, make_model(c))
 
 
-evaluate = functools.partial(vae_experiment.evaluate_with, make_model, latent.hierarchical_vae)
+evaluate = functools.partial(vae.evaluate_with, make_model, latent.hierarchical_vae)
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import experiment_main
-
-    experiment_main(__file__, evaluate, sys.argv[1:])
+    runs.script_main()

@@ -22,19 +22,16 @@ two: FID and sampling seconds per image per sampler, training seconds per step, 
 """
 
 import functools
-import sys
 
-from jaxgen import data, train
-from jaxgen.cli import load_experiment
+from jaxgen import data, runs, train
 from jaxgen.evaluation import common
 from jaxgen.evaluation import diffusion as diffusion_eval
 from jaxgen.models import latent_diffusion
-
-ddpm = load_experiment("ddpm")  # the schedule, sampler, optimizer and evaluation
+from jaxgen.tasks import diffusion  # the schedule, sampler, optimizer and evaluation of ddpm
 
 
 def get_config():
-    c = ddpm.get_config()
+    c = diffusion.base_config()
     del c["preset"]
     c.autoencoder = {"workdir": "runs/vae", "scale_examples": 1000}
     c.model = {"width": 256, "depth": 3}
@@ -48,17 +45,15 @@ def get_config():
 def restore_autoencoder(c):
     """The frozen autoencoder of run c.autoencoder.workdir (EMA weights, newest checkpoint)
     and its scale s; a clear error when that run is missing or of another dataset."""
-    from jaxgen.cli import restore_run
-
     workdir = c.autoencoder.workdir
-    ae_config, _, state = restore_run(workdir, None, [])
+    ae_config, _, state = runs.restore_run(workdir)
     if ae_config.data.name != c.data.name:
         raise ValueError(
             f"The autoencoder run {workdir} was trained on {ae_config.data.name}, this config "
             f"has data.name={c.data.name}: set --config.data.name={ae_config.data.name}."
         )
     experiment, _ = train.read_run(workdir)
-    model = load_experiment(experiment).make_model(ae_config)
+    model = runs.load_experiment(experiment).make_model(ae_config)
     ae = latent_diffusion.frozen_autoencoder(model, state.ema_params)
     images, _ = data.load_split(c.data.name, "train", c.data.get("data_dir"))
     x = data.to_float(images[: c.autoencoder.scale_examples])
@@ -78,24 +73,22 @@ def build(c):
 
 def make_task(c):
     denoiser, ae, scale, decode = build(c)
-    schedule = ddpm.make_noise_schedule(c)
+    schedule = diffusion.make_noise_schedule(c)
     objective = functools.partial(latent_diffusion.objective, denoiser, schedule, ae.encode, scale)
-    return ddpm.diffusion_task(c, denoiser, objective, (ae.latent_dim,), decode)
+    return diffusion.diffusion_task(c, denoiser, objective, (ae.latent_dim,), decode)
 
 
 def evaluate(workdir, step=None, overrides=()):
     """Tables of a latent_diffusion run WORKDIR (and the comparison with eval.pixel_run) ->
     WORKDIR/eval/step_N/."""
-    from jaxgen.cli import restore_run
-
-    c, _, state = restore_run(workdir, step, list(overrides))
+    c, _, state = runs.restore_run(workdir, step, overrides)
     options = dict(c.eval)
     pixel_run = options.pop("pixel_run")
     pixel = diffusion_eval.read_eval(pixel_run) if pixel_run else None
     denoiser, ae, _, decode = build(c)
     return diffusion_eval.evaluate_diffusion(
         denoiser,
-        ddpm.make_noise_schedule(c),
+        diffusion.make_noise_schedule(c),
         state.ema_params,
         common.eval_dir(workdir, state.step),
         dataset=c.data.name,
@@ -111,6 +104,4 @@ def evaluate(workdir, step=None, overrides=()):
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import experiment_main
-
-    experiment_main(__file__, evaluate, sys.argv[1:])
+    runs.script_main()

@@ -6,26 +6,19 @@ first step, with no growing schedule. The sample hook shows one row per scale; u
 --config.sample.grid=samples for FID. The dcgan config and wiring otherwise (presets
 included: --config.preset=gpu for Fashion-MNIST, scales 7, 14, 28)."""
 
-import functools
-import sys
+from jaxgen import runs, train
+from jaxgen.tasks import gan
 
-from jaxgen.cli import load_experiment
-
-dcgan = load_experiment("dcgan")
-PRESETS = dcgan.PRESETS
+PRESETS = gan.PRESETS
+make_task = gan.make_task
 
 
-def get_config():
-    c = dcgan.get_config()
+def get_config(preset="cpu"):
+    c = gan.base_config()
     c.model.multi_scale = True
     c.sample.grid = "multiscale"
-    return c
-
-
-make_task = functools.partial(dcgan.make_task, presets=PRESETS, get_config_fn=get_config)
+    return train.with_preset(c, preset, PRESETS)
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import main
-
-    main(["train", __file__, *sys.argv[1:]])
+    runs.script_main()

@@ -18,17 +18,18 @@ CPU-minutes) on 2 cores shared with two other runs. GPU preset: --config.preset=
 """
 
 import functools
-import sys
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxgen import data, train
+from jaxgen import data, runs, train
 from jaxgen.data import paired
-from jaxgen.evaluation import common
+from jaxgen.evaluation import common, grids
 from jaxgen.evaluation import gan as gan_eval
 from jaxgen.models import gan, pix2pix
+from jaxgen.train import gan as gan_train
+from jaxgen.train import pix2pix as pix2pix_train
 
 # What the sample hook shows instead of samples of a model: `jaxgen eval` refuses the run.
 SAMPLE_HOOK_SHOWS = "(edges, output, target) triplets of test pairs"
@@ -43,10 +44,9 @@ PRESETS = {
 }
 
 
-def get_config():
+def get_config(preset="cpu"):
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.preset = "cpu"
     c.data = {"name": "fashion_mnist", "batch_size": 32, "edge_threshold": paired.EDGE_THRESHOLD}
     # widths: U-Net levels (28x28 -> 14 -> 7); d_widths: PatchGAN convs.
     c.model = {"widths": (32, 64), "d_widths": (32, 64), "dropout_rate": 0.5}
@@ -61,7 +61,7 @@ def get_config():
         "num_samples": 36,  # 6 x 6 cells: 12 triplets
     }
     c.eval = {"seed": 0, "num_examples": 0, "batch_size": 500}  # num_examples 0: all
-    return c
+    return train.with_preset(c, preset, PRESETS)
 
 
 def make_nets(c):
@@ -80,42 +80,37 @@ def held_out_pairs(c):
 
 
 def make_task(c):
-    train.apply_preset(c, PRESETS, get_config())
     generator, discriminator = make_nets(c)
     make_source = functools.partial(paired.edge_map, threshold=c.data.edge_threshold, xp=jnp)
     edges, images = held_out_pairs(c)
     o = c.optimizer
     return train.Task(
-        init=gan.jit_init(
-            lambda key, y: pix2pix.init(generator, discriminator, key, make_source(y), y)
+        init=gan_train.jit_init(
+            lambda key, y: pix2pix_train.init(generator, discriminator, key, make_source(y), y)
         ),
-        tx=gan.optimizers("adam", o.g_learning_rate, o.d_learning_rate, b1=o.b1, b2=o.b2),
-        step=pix2pix.make_step(generator, discriminator, make_source, c.loss.l1_weight),
-        sample=pix2pix.sample_hook(generator, edges[:1000], images[:1000], c.train.num_samples),
+        tx=gan_train.optimizers("adam", o.g_learning_rate, o.d_learning_rate, b1=o.b1, b2=o.b2),
+        step=pix2pix_train.make_step(generator, discriminator, make_source, c.loss.l1_weight),
+        sample=grids.pix2pix_hook(generator, edges[:1000], images[:1000], c.train.num_samples),
     )
 
 
 def evaluate(workdir, step=None, overrides=()):
     """L1 and sample scores of G(edges) on the test pairs -> WORKDIR/eval/step_N/."""
-    from jaxgen.cli import restore_run
-
-    c, _, state = restore_run(workdir, step, list(overrides))
+    c, _, state = runs.restore_run(workdir, step, overrides)
     generator, _ = make_nets(c)
     n = c.eval.num_examples or None
     edges, images = (a[:n] for a in held_out_pairs(c))
-    translate_fn = jax.jit(functools.partial(pix2pix.translate_standing, generator))
+    translate_fn = jax.jit(functools.partial(pix2pix_train.translate_standing, generator))
     translate = lambda x, key: translate_fn(state.ema_params, state.model_state, x, key)
     outputs, results = gan_eval.translation_scores(
         translate, edges, images, jax.random.PRNGKey(c.eval.seed), **gan_eval.score_options(c)
     )
     k = min(24, len(edges)) // 4 * 4  # rows of 4 (edges, output, target) triplets
-    grid = pix2pix.triplet_grid(edges[:k], outputs[:k], images[:k], 4).reshape(-1, *edges.shape[1:])
+    grid = grids.triplet_grid(edges[:k], outputs[:k], images[:k], 4).reshape(-1, *edges.shape[1:])
     return gan_eval.write(
         common.eval_dir(workdir, state.step), results, "triplets", grid, 12, state.step
     )
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import experiment_main
-
-    experiment_main(__file__, evaluate, sys.argv[1:])
+    runs.script_main()

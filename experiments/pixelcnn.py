@@ -19,12 +19,11 @@ network pass per pixel) and samples.png (for class-conditional models column j i
 """
 
 import functools
-import sys
 
 import jax
 import ml_collections
 
-from jaxgen import data, train
+from jaxgen import data, runs, train
 from jaxgen.evaluation import common, likelihood
 from jaxgen.metrics import SCALE_8BIT
 from jaxgen.models import pixelcnn
@@ -53,10 +52,9 @@ PRESETS = {
 }
 
 
-def get_config():
+def get_config(preset="quick"):
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.preset = "quick"
     c.data = {"name": "digits", "batch_size": 64}
     c.model = {
         "features": 32,
@@ -77,7 +75,7 @@ def get_config():
         "num_samples": 64,
     }
     c.eval = {"seed": 0, "num_examples": 0, "batch_size": 250, "num_samples": 64}
-    return c
+    return train.with_preset(c, preset, PRESETS)
 
 
 def make_model(c):
@@ -95,7 +93,6 @@ def make_model(c):
 
 
 def make_task(c):
-    train.apply_preset(c, PRESETS, get_config())
     model = make_model(c)
     pixelcnn.get_output(model.output)  # an unknown output name fails here, before training
     sample = jax.jit(functools.partial(pixelcnn.sample, model), static_argnums=2)
@@ -114,9 +111,7 @@ def make_task(c):
 
 def evaluate(workdir, step=None, overrides=()):
     """Test-set bits/dim, sampling time and samples of run WORKDIR -> WORKDIR/eval/step_N/."""
-    from jaxgen.cli import restore_run
-
-    c, _, state = restore_run(workdir, step, list(overrides))
+    c, _, state = runs.restore_run(workdir, step, overrides)
     model, params, e = make_model(c), state.ema_params, c.eval
     conditional = model.num_classes > 0
     return likelihood.evaluate_likelihood_model(
@@ -137,6 +132,4 @@ def evaluate(workdir, step=None, overrides=()):
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import experiment_main
-
-    experiment_main(__file__, evaluate, sys.argv[1:])
+    runs.script_main()

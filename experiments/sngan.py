@@ -4,26 +4,19 @@ update (u vectors in the model state); no batch norm in D, the hinge loss, Adam 
 beta1 0.5, one D update per G update (the paper's setting C). The dcgan networks and
 wiring otherwise (presets included: --config.preset=gpu for Fashion-MNIST)."""
 
-import functools
-import sys
+from jaxgen import runs, train
+from jaxgen.tasks import gan
 
-from jaxgen.cli import load_experiment
-
-dcgan = load_experiment("dcgan")
-PRESETS = dcgan.PRESETS
+PRESETS = gan.PRESETS
+make_task = gan.make_task
 
 
-def get_config():
-    c = dcgan.get_config()
+def get_config(preset="cpu"):
+    c = gan.base_config()
     c.model.update({"d_normalization": "none", "spectral_norm": True})
     c.loss.update({"discriminator": "hinge", "generator": "hinge"})
-    return c
-
-
-make_task = functools.partial(dcgan.make_task, presets=PRESETS, get_config_fn=get_config)
+    return train.with_preset(c, preset, PRESETS)
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import main
-
-    main(["train", __file__, *sys.argv[1:]])
+    runs.script_main()

@@ -25,14 +25,13 @@ The sample grid (samples/step_N.png) shows the inputs, then the result.
 """
 
 import functools
-import sys
 
 import jax
 import ml_collections
 import numpy as np
 import optax
 
-from jaxgen import data, train
+from jaxgen import data, runs, train
 from jaxgen.data import photos
 from jaxgen.models import style
 
@@ -57,10 +56,9 @@ PRESETS = {
 }
 
 
-def get_config():
+def get_config(preset="quick"):
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.preset = "quick"
     c.mode = "texture"
     c.data = {"content": "chelsea", "style": "immunohistochemistry", "size": 64}
     c.features = {
@@ -82,11 +80,10 @@ def get_config():
         "checkpoint_every": 1000,
         "sample_every": 100,
     }
-    return c
+    return train.with_preset(c, preset, PRESETS)
 
 
 def make_task(c):
-    train.apply_preset(c, PRESETS, get_config())
     if c.mode not in ("texture", "style"):
         raise ValueError(f"Unknown mode {c.mode!r}; use 'texture' or 'style'.")
     transfer = c.mode == "style"
@@ -126,6 +123,4 @@ def make_task(c):
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import main
-
-    main(["train", __file__, *sys.argv[1:]])
+    runs.script_main()

@@ -12,12 +12,12 @@ wall on 2 cores shared with one other run. GPU preset:
 --config.model.mapping_depth=8 --config.model.latent_dim=128 --config.sample.crossover=4
 """
 
-import sys
-
 import ml_collections
 
-from jaxgen import data, train
+from jaxgen import data, runs, train
+from jaxgen.evaluation import grids
 from jaxgen.models import gan, stylegan
+from jaxgen.train import gan as gan_train
 
 PRESETS = {
     "cpu": {},
@@ -34,10 +34,9 @@ PRESETS = {
 }
 
 
-def get_config():
+def get_config(preset="cpu"):
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.preset = "cpu"
     c.data = {"name": "digits", "batch_size": 64}
     # widths: one synthesis block per width (coarse to fine in reverse), 2 styles each.
     c.model = {
@@ -59,13 +58,12 @@ def get_config():
         "sample_every": 1000,
         "num_samples": 64,
     }
-    return c
+    return train.with_preset(c, preset, PRESETS)
 
 
 def make_task(c):
-    train.apply_preset(c, PRESETS, get_config())
     m = c.model
-    model = gan.GAN(
+    model = gan_train.GAN(
         generator=stylegan.StyleGenerator(
             data.dataset_spec(c.data.name).shape, m.widths, m.w_dim, m.mapping_depth, m.mixing_prob
         ),
@@ -75,16 +73,14 @@ def make_task(c):
     )
     o = c.optimizer
     return train.Task(
-        init=gan.jit_init(lambda key, x: gan.init(model, key, x)),
-        tx=gan.optimizers("adam", o.g_learning_rate, o.d_learning_rate, b1=o.b1, b2=o.b2),
+        init=gan_train.jit_init(lambda key, x: gan_train.init(model, key, x)),
+        tx=gan_train.optimizers("adam", o.g_learning_rate, o.d_learning_rate, b1=o.b1, b2=o.b2),
         step=model.step(),
-        sample=stylegan.sample_hook(
+        sample=grids.sample_hook(
             model, c.sample.grid, c.train.num_samples, crossover=c.sample.crossover
         ),
     )
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import main
-
-    main(["train", __file__, *sys.argv[1:]])
+    runs.script_main()

@@ -22,39 +22,27 @@ per-dimension KL), scatter.png, manifold.png, interpolation.png, arithmetic.png
 """
 
 import functools
-import sys
 
-from jaxgen import train
-from jaxgen.cli import load_experiment
+from jaxgen import runs, train
 from jaxgen.evaluation import latent
-from jaxgen.models import vae
+from jaxgen.tasks import vae  # the conv VAE, its task and evaluation
 
-vae_experiment = load_experiment("vae")  # the model, task, evaluation and entry point
-make_model = vae_experiment.make_model
+PRESETS = vae.STUDY_PRESETS
+make_model = vae.make_model
+make_task = vae.make_task
+evaluate = functools.partial(vae.evaluate_with, make_model, latent.conv_vae)
 
-PRESETS = vae_experiment.STUDY_PRESETS
 
-
-def get_config():
-    c = vae_experiment.get_config()
+def get_config(preset="quick"):
+    c = vae.base_config()
     c.model.latent_dim = 2
     c.model.likelihood = "discretized_logistic"
     c.eval.pictures = (
         "scatter", "manifold", "interpolation", "arithmetic", "samples", "reconstructions",
     )  # fmt: skip
     c.eval.manifold_size = 15
-    return c
-
-
-def make_task(c):
-    train.apply_preset(c, PRESETS, get_config())
-    return vae_experiment.latent_task(c, vae, make_model(c))
-
-
-evaluate = functools.partial(vae_experiment.evaluate_with, make_model, latent.conv_vae)
+    return train.with_preset(c, preset, PRESETS)
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import experiment_main
-
-    experiment_main(__file__, evaluate, sys.argv[1:])
+    runs.script_main()

@@ -23,13 +23,12 @@ model state (itself a moving average of the encoder outputs).
 """
 
 import functools
-import sys
 
 import jax
 import ml_collections
 import optax
 
-from jaxgen import data, train
+from jaxgen import data, runs, train
 from jaxgen.evaluation import common, latent
 from jaxgen.models import autoencoder, vqvae
 
@@ -54,10 +53,9 @@ PRESETS = {
 }
 
 
-def get_config():
+def get_config(preset="quick"):
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.preset = "quick"
     c.data = {"name": "digits", "batch_size": 64}
     c.model = {
         "num_codes": 64,
@@ -77,7 +75,7 @@ def get_config():
         "num_samples": 64,
     }
     c.eval = {"seed": 0, "num_examples": 0, "batch_size": 250, "num_rows": 8}
-    return c
+    return train.with_preset(c, preset, PRESETS)
 
 
 def make_model(c):
@@ -87,7 +85,6 @@ def make_model(c):
 
 
 def make_task(c):
-    train.apply_preset(c, PRESETS, get_config())
     model = make_model(c)
     hook = functools.cache(
         lambda: autoencoder.comparison_sample_fn(
@@ -106,9 +103,7 @@ def make_task(c):
 
 def evaluate(workdir, step=None, overrides=()):
     """Test-set numbers and pictures of run WORKDIR -> WORKDIR/eval/step_N/ (module doc)."""
-    from jaxgen.cli import restore_run
-
-    c, _, state = restore_run(workdir, step, list(overrides))
+    c, _, state = runs.restore_run(workdir, step, overrides)
     model = make_model(c)
     return latent.evaluate_reconstructions(
         lambda params, x: vqvae.reconstruct(model, params, state.model_state, x),
@@ -124,6 +119,4 @@ def evaluate(workdir, step=None, overrides=()):
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import experiment_main
-
-    experiment_main(__file__, evaluate, sys.argv[1:])
+    runs.script_main()

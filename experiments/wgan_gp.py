@@ -5,18 +5,16 @@ beta1 0, beta2 0.9 as in the paper. d_real_logit - d_fake_logit in metrics.jsonl
 critic's estimate of the Wasserstein distance. The dcgan networks and wiring otherwise
 (presets included: --config.preset=gpu for Fashion-MNIST)."""
 
-import functools
-import sys
+from jaxgen import runs, train
+from jaxgen.tasks import gan
 
-from jaxgen.cli import load_experiment
-
-dcgan = load_experiment("dcgan")
+make_task = gan.make_task
 # 5 critic updates + GP per step: 3/20 of dcgan's steps in every preset.
 PRESETS = {
     "quick": {"train.steps": 300, "train.checkpoint_every": 150, "train.sample_every": 50},
     "cpu": {},
     "gpu": {
-        **dcgan.PRESETS["gpu"],
+        **gan.PRESETS["gpu"],
         "train.steps": 15_000,
         "train.checkpoint_every": 7_500,
         "train.sample_every": 2_500,
@@ -24,21 +22,16 @@ PRESETS = {
 }
 
 
-def get_config():
-    c = dcgan.get_config()
+def get_config(preset="cpu"):
+    c = gan.base_config()
     c.model.d_normalization = "layer"
     c.loss.update(
         {"discriminator": "wasserstein", "generator": "wasserstein", "k": 5, "gp_weight": 10.0}
     )
     c.optimizer.update({"g_learning_rate": 1e-4, "d_learning_rate": 1e-4, "b1": 0.0, "b2": 0.9})
     c.train.update({"steps": 1_200, "checkpoint_every": 600, "sample_every": 200})
-    return c
-
-
-make_task = functools.partial(dcgan.make_task, presets=PRESETS, get_config_fn=get_config)
+    return train.with_preset(c, preset, PRESETS)
 
 
 if __name__ == "__main__":
-    from jaxgen.cli import main
-
-    main(["train", __file__, *sys.argv[1:]])
+    runs.script_main()

@@ -13,63 +13,20 @@ jaxgen summarize DIR [DIR ...] [--keys fid,recon_mse] [--out table.md]
 """
 
 import argparse
-import difflib
-import importlib.util
-import json
 import logging
 import sys
 from pathlib import Path
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
-
-
-class UsageError(Exception):
-    """Bad command-line input: printed as one line, exit status 2."""
-
-
-def experiment_names():
-    """Experiment files: experiments/*.py defining get_config() (not the helper scripts)."""
-    return sorted(
-        p.stem for p in EXPERIMENTS_DIR.glob("*.py") if "\ndef get_config(" in p.read_text()
-    )
-
-
-def closest(word, choices):
-    close = difflib.get_close_matches(word, choices, n=3)
-    return f" Did you mean {' or '.join(close)}?" if close else ""
-
-
-def load_experiment(name_or_path):
-    """The experiment module named `name_or_path` (in experiments/) or at that path."""
-    path = Path(name_or_path)
-    if path.suffix != ".py":
-        path = EXPERIMENTS_DIR / f"{name_or_path}.py"
-    if not path.is_file():
-        raise UsageError(
-            f"unknown experiment {name_or_path!r}.{closest(str(name_or_path), experiment_names())}"
-            f" Known: {', '.join(experiment_names())}."
-        )
-    spec = importlib.util.spec_from_file_location(f"jaxgen_experiment_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def configure(base, overrides):
-    from jaxgen import train
-
-    try:
-        return train.apply_overrides(base, overrides)[0]
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+from jaxgen import runs
+from jaxgen.runs import UsageError, closest
 
 
 def cmd_list(args, overrides):
     from jaxgen import data
 
     print("Experiments:")
-    for name in experiment_names():
-        doc = (load_experiment(name).__doc__ or "").strip().splitlines()
+    for name in runs.experiment_names():
+        doc = (runs.load_experiment(name).__doc__ or "").strip().splitlines()
         print(f"  {name:16s} {doc[0] if doc else ''}")
     print("Datasets:")
     for spec in data.DATASETS.values():
@@ -78,163 +35,34 @@ def cmd_list(args, overrides):
         print(f"  {spec.name:16s} {shape:9s} [{where}] {spec.description}")
 
 
-def build_task(module, config):
-    """module.make_task(config) after the config's range checks; a bad value, name, image
-    shape or missing weights file is a UsageError raised before any data is loaded or
-    anything compiled."""
-    import jax
-
-    from jaxgen import train
-
-    try:
-        train.check_config(config, jax.device_count())
-        return module.make_task(config)
-    except (ValueError, FileNotFoundError) as e:  # FileNotFoundError: a weights file
-        raise UsageError(str(e)) from None
-    except (AttributeError, KeyError):  # a run's config.json from before a key was added
-        from jaxgen.train.rundir import flatten
-
-        defaults = flatten(module.get_config().to_dict())
-        missing = sorted(set(defaults) - set(flatten(config.to_dict())))
-        if not missing:
-            raise
-        name = Path(module.__file__).stem
-        raise UsageError(
-            f"the config has no {', '.join(missing)}, which {name} reads now: the run is from "
-            f"an older jaxgen. Add {', '.join(f'{k}={defaults[k]!r}' for k in missing)} (the "
-            "defaults) to its config.json, or train it again."
-        ) from None
-
-
-def train_experiment(experiment, workdir, overrides):
-    """`jaxgen train EXPERIMENT --workdir WORKDIR [overrides]`: trains (or resumes) the run;
-    returns its final TrainState."""
-    from jaxgen import train
-
-    module = load_experiment(experiment)
-    config = configure(module.get_config(), overrides)
-    task = build_task(module, config)
-    try:
-        return train.run_experiment(config, task, workdir, experiment=Path(experiment).stem)
-    except (train.RunDirError, train.ConfigError) as e:
-        raise UsageError(str(e)) from None
-    except (train.CheckpointError, train.NonFiniteLossError) as e:
-        raise SystemExit(f"jaxgen: error: {e}") from None
-
-
 def cmd_train(args, overrides):
     from jaxgen import train
 
     train.maybe_initialize_distributed()
-    workdir = args.workdir or f"runs/{Path(args.experiment).stem}"
-    train_experiment(args.experiment, workdir, overrides)
+    module = runs.load_experiment(args.experiment)
+    workdir = args.workdir or f"runs/{runs.experiment_name(module)}"
+    runs.train_experiment(module, workdir, overrides)
     print(f"Run directory: {Path(workdir).resolve()}")
 
 
-def run_config(workdir, overrides):
-    """(experiment module, config with `overrides`) of run directory `workdir`."""
-    import ml_collections
-
-    from jaxgen import train
-
-    try:
-        experiment, config_dict = train.read_run(workdir)
-    except train.RunDirError as e:
-        raise UsageError(str(e)) from None
-    return load_experiment(experiment), configure(ml_collections.ConfigDict(config_dict), overrides)
-
-
-def restore_run(workdir, step, overrides):
-    """(config, task, state) of run `workdir` at checkpoint `step` (None: the newest)."""
-    from jaxgen import data, train
-
-    module, config = run_config(workdir, overrides)
-    task = build_task(module, config)
-    ckpt = train.Checkpointer(Path(workdir) / "checkpoints")
-    steps = ckpt.steps()
-    if not steps or (step is not None and step not in steps):
-        raise UsageError(
-            f"no checkpoint {step if step is not None else ''} in {workdir}; "
-            f"it has steps {steps or 'none'}."
-        )
-    state = train.init_state(task, config, data.data_mesh())
-    state, _ = ckpt.restore(state, step)
-    ckpt.close()
-    return config, task, state
-
-
-def check_num_samples(n):
-    if n < 1:
-        raise UsageError(f"--n {n}: the number of samples must be >= 1.")
-
-
 def cmd_sample(args, overrides):
-    import jax
     import numpy as np
 
     from jaxgen.train.writers import image_grid, save_png, write_atomic
 
-    check_num_samples(args.n)
     if Path(args.out).suffix not in (".png", ".npz"):
         raise UsageError(f"--out {args.out}: write to a .png grid or a .npz file.")
-    overrides = [*overrides, f"--config.train.num_samples={args.n}"]
-    _, task, state = restore_run(args.workdir, args.step, overrides)
-    images = np.asarray(jax.device_get(task.sample(state, jax.random.PRNGKey(args.seed))))
+    images, step = runs.sample_run(args.workdir, args.n, args.seed, args.step, overrides)
     out = Path(args.out)
     if out.suffix == ".png":
         save_png(out, image_grid(images), scale=max(1, 256 // (images.shape[1] * 8)))
     else:
         write_atomic(out, lambda p: np.savez(open(p, "wb"), samples=images))  # noqa: SIM115
-    print(f"Wrote {len(images)} samples (step {int(state.step)}, seed {args.seed}) to {out}")
-
-
-def evaluate_run(workdir, metrics, n, seed, step=None, overrides=()):
-    """`jaxgen eval`: scores n samples (key `seed`) of run `workdir` at checkpoint `step`
-    with `metrics` (evaluate.METRICS; KID and precision/recall subsets from `seed`) against
-    the test split, with the dataset's classifier features; writes workdir/eval.json and
-    returns the results. Every input is checked before sampling. A GAN's demo grid
-    (`sample.grid`) is replaced by plain samples; experiments whose sample hook shows
-    something else (SAMPLE_HOOK_SHOWS: translations, one optimised image) are refused."""
-    import jax
-    import numpy as np
-
-    from jaxgen.metrics import evaluate
-    from jaxgen.metrics.classifier import load_feature_net
-
-    check_num_samples(n)
-    unknown = [m for m in metrics if m not in evaluate.METRICS]
-    if unknown:
-        raise UsageError(
-            f"unknown metric {unknown[0]!r}; choose from {','.join(evaluate.METRICS)}."
-        )
-    module, run = run_config(workdir, overrides)
-    name = Path(module.__file__).stem
-    shows = getattr(module, "SAMPLE_HOOK_SHOWS", None)  # set where they are not samples
-    if shows:
-        fix = f"score it with `python experiments/{name}.py eval {workdir}`"
-        raise UsageError(
-            f"{name}'s sample hook shows {shows}, not samples of a model, so jaxgen eval has "
-            f"nothing to score; {fix if hasattr(module, 'evaluate') else 'see its docstring'}."
-        )
-    overrides = [*overrides, f"--config.train.num_samples={n}"]
-    if "grid" in run.get("sample", {}):  # GAN demo grids: FID sees plain samples
-        overrides.append("--config.sample.grid=samples")
-    try:
-        load_feature_net(run.data.name)
-    except (FileNotFoundError, ValueError) as e:
-        raise UsageError(str(e)) from None
-    config, task, state = restore_run(workdir, step, overrides)
-    samples = np.asarray(jax.device_get(task.sample(state, jax.random.PRNGKey(seed))))
-    results = evaluate.evaluate_samples(
-        samples, config.data.name, metrics, seed=seed, data_dir=config.data.get("data_dir")
-    )
-    results.update(step=int(state.step), sample_seed=seed)
-    evaluate.write_eval_json(Path(workdir) / "eval.json", results)
-    return results
+    print(f"Wrote {len(images)} samples (step {step}, seed {args.seed}) to {out}")
 
 
 def cmd_eval(args, overrides):
-    results = evaluate_run(
+    results = runs.evaluate_run(
         args.workdir, args.metrics.split(","), args.n, args.seed, args.step, overrides
     )
     for key, label in results["labels"].items():
@@ -340,7 +168,7 @@ def parser():
         formatter_class=fmt,
         description="Extra --config.KEY=VALUE arguments override the config.",
     )
-    t.add_argument("experiment", help="name in experiments/ or path to an experiment .py")
+    t.add_argument("experiment", help="a registered experiment's name (jaxgen list)")
     t.add_argument("--workdir", default=None, help="run directory (None: runs/EXPERIMENT)")
     t.set_defaults(fn=cmd_train)
     s = sub.add_parser(
@@ -415,39 +243,16 @@ def split_args(p, sub, argv):
     return args, rest
 
 
-def eval_main(evaluate, argv=None):
-    """`python experiments/NAME.py eval WORKDIR [--step N] [--config.eval.KEY=VALUE ...]`."""
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    parser = argparse.ArgumentParser(description=evaluate.__doc__)
-    parser.add_argument("workdir", help="run directory of a `jaxgen train` run")
-    parser.add_argument("--step", type=int, default=None, help="checkpoint (None: newest)")
-    args, overrides = parser.parse_known_args(argv)
-    try:
-        results = evaluate(args.workdir, step=args.step, overrides=overrides)
-    except UsageError as e:
-        parser.exit(2, f"error: {e}\n")
-    print(json.dumps(results, indent=2))
-
-
-def experiment_main(script, evaluate, argv):
-    """`python SCRIPT eval WORKDIR [--step N] [--config.eval.KEY=V ...]` evaluates a run of
-    SCRIPT with `evaluate(workdir, step=, overrides=)`; anything else is `jaxgen train SCRIPT`."""
-    if argv[:1] == ["eval"]:
-        eval_main(evaluate, argv[1:])
-    else:
-        main(["train", script, *argv])
-
-
 def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("jaxgen").setLevel(logging.INFO)
     p, sub = parser()
-    try:
+
+    def run():
         args, overrides = split_args(p, sub, sys.argv[1:] if argv is None else argv)
         args.fn(args, overrides)
-    except UsageError as e:
-        print(f"jaxgen: error: {e}", file=sys.stderr)
-        sys.exit(2)
+
+    runs.exit_on_usage_error(run)
 
 
 if __name__ == "__main__":

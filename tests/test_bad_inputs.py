@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from jaxgen import cli, data, metrics, train
+from jaxgen import cli, data, metrics, runs, train
 from jaxgen.metrics import evaluate
 from jaxgen.metrics.classifier import load_feature_net
 from tests.test_cli import jaxgen, tree_digest
@@ -91,8 +91,9 @@ CLI_CASES = {
     "no-classifier-weights": (["eval", "{mnist_run}"], "no classifier feature network"),
     "run-from-an-older-jaxgen": (
         ["sample", "{old_run}"],
-        "the config has no preset, which dcgan reads now: the run is from an older jaxgen. "
-        "Add preset='cpu' (the defaults) to its config.json, or train it again.",
+        "the config has no sample.arithmetic_classes, which dcgan reads now: the run is from an "
+        "older jaxgen. Add sample.arithmetic_classes=[7, 1] (the defaults) to its config.json, "
+        "or train it again.",
     ),
     # a run whose sample hook draws no samples to score
     "eval-of-a-translation-run": (
@@ -111,7 +112,7 @@ def run_dir(tmp_path):
     (workdir / "checkpoints" / "3").mkdir(parents=True)
     (workdir / "checkpoints" / "3" / "state").write_bytes(b"weights")
     (workdir / "run.json").write_text(json.dumps({"experiment": "vae"}))
-    config = cli.load_experiment("vae").get_config().to_dict()
+    config = runs.load_experiment("vae").get_config().to_dict()
     (workdir / "config.json").write_text(json.dumps(config))
     mnist_run = tmp_path / "mnist_run"  # a dataset without a classifier feature network
     mnist_run.mkdir()
@@ -121,13 +122,13 @@ def run_dir(tmp_path):
     pix2pix_run = tmp_path / "pix2pix_run"
     pix2pix_run.mkdir()
     (pix2pix_run / "run.json").write_text(json.dumps({"experiment": "pix2pix"}))
-    pix2pix_config = cli.load_experiment("pix2pix").get_config().to_dict()
+    pix2pix_config = runs.load_experiment("pix2pix").get_config().to_dict()
     (pix2pix_run / "config.json").write_text(json.dumps(pix2pix_config))
-    old_run = tmp_path / "old_run"  # config.json from before dcgan had presets
+    old_run = tmp_path / "old_run"  # config.json from before dcgan read a key
     old_run.mkdir()
     (old_run / "run.json").write_text(json.dumps({"experiment": "dcgan"}))
-    old_config = cli.load_experiment("dcgan").get_config().to_dict()
-    del old_config["preset"]
+    old_config = runs.load_experiment("dcgan").get_config().to_dict()
+    del old_config["sample"]["arithmetic_classes"]
     (old_run / "config.json").write_text(json.dumps(old_config))
     return {
         "run": workdir,
@@ -179,7 +180,7 @@ IMAGES, LABELS = np.zeros((12, 8, 8, 1), np.uint8), np.zeros(12, np.int32)
 
 
 def train_config(experiment, **train):
-    config = cli.load_experiment(experiment).get_config()
+    config = runs.load_experiment(experiment).get_config()
     config.train.update(train)
     return config
 
@@ -239,7 +240,7 @@ def test_python_entry_points_reject(case, tmp_path):
 
 def test_optional_layer_counts_may_be_zero():
     """Counts of optional layers accept 0 (deep image prior: no skip at a level); sizes do not."""
-    c = cli.load_experiment("dip").get_config()
+    c = runs.load_experiment("dip").get_config()
     c.model.widths_skip = (0, 4, 0, 4, 0)
     train.check_config(c)
     c.model.widths_down = (0, 128, 128, 128, 128)

@@ -7,27 +7,25 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from jaxgen import cli, data, train
-from jaxgen.models import gan
+from jaxgen import data, runs
+from jaxgen.train import gan as gan_train
 from jaxgen.train import run, step
 
 NEEDS_A_RUN = {"latent_diffusion"}  # builds on a trained autoencoder (tests/diffusion)
 
 
 def experiment_presets():
-    for name in sorted(set(cli.experiment_names()) - NEEDS_A_RUN):
-        presets = getattr(cli.load_experiment(name), "PRESETS", None) or {None: {}}
+    for name in sorted(set(runs.experiment_names()) - NEEDS_A_RUN):
+        presets = getattr(runs.load_experiment(name), "PRESETS", None) or {None: {}}
         yield from ((name, preset) for preset in presets)
 
 
 @pytest.mark.parametrize("name, preset", list(experiment_presets()))
 def test_preset_builds_and_traces_a_step_and_samples(name, preset, monkeypatch):
     # The GANs' init is jitted with a CPU compiler option, which JAX refuses inside a trace.
-    monkeypatch.setattr(gan, "jit_init", jax.jit)
-    module = cli.load_experiment(name)
-    c = cli.configure(module.get_config(), [f"--config.preset={preset}"] if preset else [])
-    if preset:  # resolved here as make_task will (idempotent), to learn the preset's dataset
-        train.apply_preset(c, module.PRESETS, module.get_config())
+    monkeypatch.setattr(gan_train, "jit_init", jax.jit)
+    module = runs.load_experiment(name)
+    c = runs.experiment_config(module, [f"--config.preset={preset}"] if preset else [])
     dataset = c.data.get("name")
     if dataset and not data.dataset_spec(dataset).offline():  # make_task may load it (download)
         pytest.skip(f"{dataset} is not on this machine: apt-get install dataset-fashion-mnist")
@@ -51,3 +49,27 @@ def test_preset_builds_and_traces_a_step_and_samples(name, preset, monkeypatch):
     if task.sample is not None:
         samples = jax.eval_shape(task.sample, state, jax.random.PRNGKey(0))
         assert samples.shape[1:] == batch["image"].shape[1:]
+
+
+@pytest.mark.parametrize("name", ["wgan_gp", "cgan", "stylegan", "vae", "ddpm_cond"])
+def test_a_preset_applies_the_experiments_own_values_and_overrides_win(name):
+    """--config.preset=gpu gives the experiment's own preset over its own defaults (wgan_gp's
+    steps, not dcgan's); every key of the preset holds its value except the one overridden;
+    the config records the preset; an unknown preset names the choices."""
+    module = runs.load_experiment(name)
+    overrides = ["--config.preset=gpu", "--config.seed=3", "--config.train.steps=7"]
+    c = runs.experiment_config(module, overrides)
+    assert c.preset == "gpu" and c.seed == 3 and c.train.steps == 7
+    for key, value in module.PRESETS["gpu"].items():
+        node = c
+        for part in key.split("."):
+            node = node[part]
+        assert node == value or key == "train.steps", key
+    assert runs.experiment_config(module, []).preset == module.get_config().preset
+    with pytest.raises(runs.UsageError, match="Unknown preset 'gpuu'; use one of"):
+        runs.experiment_config(module, ["--config.preset=gpuu"])
+
+
+def test_an_experiment_without_presets_refuses_one():
+    with pytest.raises(runs.UsageError, match="latent_diffusion has no presets"):
+        runs.experiment_config(runs.load_experiment("latent_diffusion"), ["--config.preset=gpu"])

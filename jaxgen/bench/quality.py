@@ -4,8 +4,8 @@ preset, scored with one fixed metric protocol, summarised as mean +- std over se
     runs = quality.plan(("vae", "dcgan", "ddpm"), seeds=(0, 1, 2), preset="quick")
     quality.run(runs, "quick", "runs/quality")  # = jaxgen bench --quality --seeds 0,1,2
 
-Training goes through `jaxgen train` (`cli.train_experiment`, the one `fit` loop; the preset
-and `--config.seed=s` as overrides), scoring through `jaxgen eval` (`cli.evaluate_run`: FID,
+Training goes through `jaxgen train` (`runs.train_experiment`, the one `fit` loop; the preset
+and `--config.seed=s` as overrides), scoring through `jaxgen eval` (`runs.evaluate_run`: FID,
 KID and precision/recall of the EMA samples with the dataset's classifier features, sample
 key and KID/precision-recall subsets from EVAL_SEED) and, for a family with a likelihood,
 its experiment's own evaluation (test-set -ELBO and IWAE NLL). Written to OUT:
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from jaxgen import cli
+from jaxgen import runs
 from jaxgen.bench.harness import environment
 from jaxgen.train.rundir import flatten
 from jaxgen.train.writers import write_atomic
@@ -144,7 +144,7 @@ def likelihood_numbers(experiment, workdir, iwae_k):
         "--config.eval.num_fid_samples=0",
         f"--config.eval.iwae_k={iwae_k}",
     ]
-    results = cli.load_experiment(experiment).evaluate(workdir, overrides=overrides)
+    results = runs.load_experiment(experiment).evaluate(workdir, overrides=overrides)
     return {k: results[k] for k in NLL_KEYS if k in results}
 
 
@@ -162,9 +162,10 @@ def run_one(run, out_dir, protocol, log=print):
     log(f"{run.family}, seed {run.seed}: training in {workdir}")
     env = environment()  # the code that trains this seed (a later call may only re-summarise)
     t = time.perf_counter()
-    state = cli.train_experiment(family.experiment, workdir, list(run.overrides))
+    experiment = runs.load_experiment(family.experiment)
+    state = runs.train_experiment(experiment, workdir, list(run.overrides))
     train_seconds = time.perf_counter() - t
-    results = cli.evaluate_run(workdir, SAMPLE_METRICS, protocol.num_samples, EVAL_SEED)
+    results = runs.evaluate_run(workdir, SAMPLE_METRICS, protocol.num_samples, EVAL_SEED)
     net = f"{results['dataset']}_classifier"  # the suffix of its result keys
     numbers = {k: results[f"{k}_{net}"] for k in ("fid", "kid", "precision", "recall")}
     if family.likelihood:
@@ -329,8 +330,8 @@ def summarize_runs(workdirs):
             "`python experiments/NAME.py eval DIR` first."
         )
     summary = {}
-    for name, runs in groups.items():
-        dirs = list(runs)
+    for name, group in groups.items():
+        dirs = list(group)
         configs = [json.loads((d / "config.json").read_text()) for d in dirs]
         # A path to the seed's own run (vae_s1 for seed 1) counts as the seed; config.json's
         # `eval` section is the training-time default, not what an evaluation ran with.
@@ -352,8 +353,8 @@ def summarize_runs(workdirs):
                 "give them different names."
             )
         nets = [e["feature_net"] for d in dirs for e in eval_files(d) if "feature_net" in e]
-        for row in dict.fromkeys(r for rows in runs.values() for r in rows):
-            numbers = [rows.get(row, {}) for rows in runs.values()]
+        for row in dict.fromkeys(r for rows in group.values() for r in rows):
+            numbers = [rows.get(row, {}) for rows in group.values()]
             summary[f"{name} {row}".strip()] = {
                 "dataset": configs[0]["data"]["name"],
                 "feature_net": nets[0] if nets else "-",

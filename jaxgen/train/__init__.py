@@ -2,7 +2,7 @@
 the experiments' optimizer."""
 
 from jaxgen.train.checkpoint import Checkpointer, CheckpointError
-from jaxgen.train.config import apply_overrides, apply_preset
+from jaxgen.train.config import apply_overrides, with_preset
 from jaxgen.train.loop import NonFiniteLossError, fit
 from jaxgen.train.optim import adam
 from jaxgen.train.run import Task, init_state, maybe_initialize_distributed, run_experiment
@@ -21,7 +21,6 @@ __all__ = [
     "TrainState",
     "adam",
     "apply_overrides",
-    "apply_preset",
     "build_step",
     "check_compatible",
     "check_config",
@@ -33,4 +32,5 @@ __all__ = [
     "read_run",
     "run_experiment",
     "step_key",
+    "with_preset",
 ]

@@ -65,22 +65,14 @@ def apply_overrides(config, args):
     return config, rest
 
 
-def apply_preset(config, presets, defaults):
-    """Applies `presets[config.preset]` ({'a.b': value}) to `config` in place and returns it.
-
-    A preset overrides only the fields the user left at their default (`defaults`, the
-    experiment's get_config()), so `--config.preset=cpu --config.train.steps=50` trains 50
-    steps of the CPU preset. Idempotent (a run's resolved config resolves to itself); an
-    override equal to the default value is indistinguishable from none and yields the
-    preset's value.
-    """
-    if config.preset not in presets:
-        raise ValueError(f"Unknown preset {config.preset!r}; use one of {', '.join(presets)}.")
-    for path, value in presets[config.preset].items():
-        *parents, leaf = path.split(".")
-        node, default = config, defaults
-        for p in parents:
-            node, default = node[p], default[p]
-        if node[leaf] == default[leaf]:
-            node[leaf] = value
+def with_preset(config, preset, presets):
+    """`config` updated in place by `presets[preset]` ({'a.b': value}), with config.preset
+    set to its name; returns it. A preset is a hardware variant of an experiment's config
+    (flax examples' configs/, big_vision's get_config(arg)): get_config(preset) ends with
+    this call, and command-line overrides are applied after it, so they always win.
+    ValueError names the presets for an unknown one."""
+    if preset not in presets:
+        raise ValueError(f"Unknown preset {preset!r}; use one of {', '.join(presets)}.")
+    config.preset = preset
+    config.update_from_flattened_dict(dict(presets[preset]))
     return config

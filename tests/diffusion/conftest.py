@@ -5,7 +5,7 @@ import jax
 import pytest
 
 from jaxgen import train
-from jaxgen.cli import load_experiment
+from jaxgen.runs import load_experiment
 
 from .helpers import tiny_config
 

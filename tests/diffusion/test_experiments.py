@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen.cli import load_experiment
 from jaxgen.diffusion import make_schedule
 from jaxgen.models import diffusion, unet
+from jaxgen.runs import load_experiment
 
 from .helpers import random_params, scan_lengths, tiny_config
 

@@ -8,11 +8,11 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgen import cli, train
-from jaxgen.cli import load_experiment
+from jaxgen import runs, train
 from jaxgen.evaluation import common
 from jaxgen.evaluation import gan as gan_eval
 from jaxgen.metrics import load_feature_net
+from jaxgen.runs import load_experiment
 from tests.gan.test_experiments import CONFIGS, tiny_config
 
 KEY = jax.random.PRNGKey(0)
@@ -123,6 +123,6 @@ def test_jaxgen_eval_scores_plain_samples_of_a_gan_with_a_demo_grid(data_dir, tm
     c = tiny_config("msggan", data_dir, **CONFIGS["msggan"][0])
     c.train.update({"steps": 1, "checkpoint_every": 1, "sample_every": 0})
     train.run_experiment(c, load_experiment("msggan").make_task(c), tmp_path, experiment="msggan")
-    results = cli.evaluate_run(tmp_path, ["fid", "modes"], 30, seed=0)
+    results = runs.evaluate_run(tmp_path, ["fid", "modes"], 30, seed=0)
     assert results["num_samples"] == 30  # the multiscale grid of 30 would hold 16 cells
     assert json.loads((tmp_path / "config.json").read_text())["sample"]["grid"] == "multiscale"

@@ -7,8 +7,9 @@ import optax
 import pytest
 
 from jaxgen import data, train
-from jaxgen.cli import load_experiment
-from jaxgen.models import gan
+from jaxgen.evaluation import grids
+from jaxgen.runs import load_experiment
+from jaxgen.train import gan as gan_train
 
 BATCH = 16  # 4 per device
 
@@ -67,7 +68,7 @@ def test_experiment_trains_samples_and_is_deterministic(name, data_dir):
     for metrics in history:
         assert {"d_loss", "g_loss", "d_grad_norm", "g_grad_norm"} <= set(metrics)
         assert all(np.isfinite(v).all() for v in metrics.values()), metrics
-    for part in (gan.GENERATOR, gan.DISCRIMINATOR):  # both players moved
+    for part in (gan_train.GENERATOR, gan_train.DISCRIMINATOR):  # both players moved
         before, after = leaves(init.params[part]), leaves(state.params[part])
         assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True)), part
     key = jax.random.PRNGKey(0)
@@ -96,8 +97,8 @@ def test_k_discriminator_updates_per_generator_update_and_gradient_penalty(data_
         found = optax.tree_utils.tree_get_all_with_path(state.opt_state[part], "count")
         return {int(count) for _, count in found}
 
-    assert counts(gan.DISCRIMINATOR) == {k * steps}
-    assert counts(gan.GENERATOR) == {steps}
+    assert counts(gan_train.DISCRIMINATOR) == {k * steps}
+    assert counts(gan_train.GENERATOR) == {steps}
     for metrics in history:
         assert np.isfinite(metrics["d_gradient_penalty"]) and metrics["d_gradient_penalty"] >= 0
         assert all(np.isfinite(v).all() for v in metrics.values()), metrics
@@ -109,20 +110,20 @@ def test_demo_grids(data_dir):
     model = load_experiment("dcgan").make_gan(cfg)
     state = train.init_state(load_experiment("msggan").make_task(cfg), cfg, data.data_mesh())
     images, labels = data.load_split("digits", "train", data_dir)
-    label_fn = gan.nearest_neighbour_labels(data.to_float(images[:500]), labels[:500])
+    label_fn = grids.nearest_neighbour_labels(data.to_float(images[:500]), labels[:500])
     np.testing.assert_array_equal(label_fn(data.to_float(images[:50])), labels[:50])
 
     @jax.jit
-    def grids(params, model_state, key):
-        model_state = gan.ema_model_state(model, params, model_state, key)
+    def draw(params, model_state, key):
+        model_state = gan_train.ema_model_state(model, params, model_state, key)
         args = (model, params, model_state, key)
         return (
-            gan.interpolation_grid(*args, num_rows=3, num_steps=5, spherical=True),
-            gan.arithmetic_grid(*args, label_fn, (7, 1), num_candidates=64),
-            gan.multiscale_grid(*args, num_columns=4, num_groups=2),
+            grids.interpolation_grid(*args, num_rows=3, num_steps=5, spherical=True),
+            grids.arithmetic_grid(*args, label_fn, (7, 1), num_candidates=64),
+            grids.multiscale_grid(*args, num_columns=4, num_groups=2),
         )
 
-    interpolation, arithmetic, multiscale = grids(
+    interpolation, arithmetic, multiscale = draw(
         state.ema_params, state.model_state, jax.random.PRNGKey(0)
     )
     assert interpolation.shape == (3, 5, 8, 8, 1)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxgen import data, train
-from jaxgen.cli import load_experiment
+from jaxgen.runs import load_experiment
 
 
 def tiny_config(name, data_dir, **model):

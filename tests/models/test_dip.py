@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from jaxgen import data, losses, train
-from jaxgen.cli import configure, load_experiment
 from jaxgen.data import photos
 from jaxgen.evaluation import dip as dip_eval
 from jaxgen.models import dip
+from jaxgen.runs import configure, load_experiment
 
 from .family_helpers import fast_cpu_random  # noqa: F401  (an autouse fixture)
 

@@ -12,10 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen import train
-from jaxgen.cli import load_experiment
+from jaxgen import runs, train
 from jaxgen.evaluation import common
 from jaxgen.models import flows
+from jaxgen.runs import load_experiment
 
 from .family_helpers import (  # noqa: F401  (fast_cpu_random: an autouse fixture)
     assert_loss_decreases,
@@ -125,10 +125,9 @@ def test_bad_configurations_fail_with_the_fix():
         jax.eval_shape(flows.Glow((8, 8, 1), coupling_mask="stripes").init, KEY, x)
     with pytest.raises(ValueError, match="A channel mask needs >= 2 channels"):
         flows.coupling_mask("channel", (4, 4, 1), 0)
-    experiment = load_experiment("glow")
-    c = experiment.get_config()
-    c.preset, c.train.steps = "cpu", 123
-    experiment.make_task(c)
+    c = runs.experiment_config(
+        load_experiment("glow"), ["--config.preset=cpu", "--config.train.steps=123"]
+    )
     assert c.data.name == "fashion_mnist" and c.data.batch_size == 32 and c.train.steps == 123
 
 

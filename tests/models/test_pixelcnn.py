@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from jax import lax
 
-from jaxgen import losses, train
-from jaxgen.cli import load_experiment
+from jaxgen import losses, runs, train
 from jaxgen.evaluation import common
 from jaxgen.models import pixelcnn
+from jaxgen.runs import load_experiment
 
 from .family_helpers import (  # noqa: F401  (fast_cpu_random: an autouse fixture)
     assert_loss_decreases,
@@ -202,14 +202,10 @@ def test_parameter_count_and_bad_inputs():
 
 def test_presets():
     experiment = load_experiment("pixelcnn")
-    c = experiment.get_config()
-    c.preset, c.train.steps = "cpu", 123
-    experiment.make_task(c)
+    c = runs.experiment_config(experiment, ["--config.preset=cpu", "--config.train.steps=123"])
     assert c.data.name == "fashion_mnist" and c.data.batch_size == 32 and c.train.steps == 123
-    c = experiment.get_config()
-    c.preset = "tpu"
-    with pytest.raises(ValueError, match="Unknown preset 'tpu'; use one of quick, cpu, gpu"):
-        experiment.make_task(c)
+    with pytest.raises(runs.UsageError, match="Unknown preset 'tpu'; use one of quick, cpu, gpu"):
+        runs.experiment_config(experiment, ["--config.preset=tpu"])
 
 
 def test_experiment_trains_and_reports_exact_test_bits_per_dim(data_dir, tmp_path):

@@ -1,0 +1,297 @@
+"""Run management below the command line: find an experiment, configure it, build its task,
+train, restore and evaluate a run directory. `jaxgen.cli` and the experiments' own
+`python experiments/NAME.py` entry point are thin front ends over these functions.
+
+How experiments are found: a package of experiment modules is registered under the entry-point
+group ``jaxgen.experiments`` (setup.cfg registers this repository's ``experiments/`` folder as
+the package ``jaxgen_experiments``, so `jaxgen train NAME` works from an installed jaxgen as
+from a checkout). Every module of a registered package that defines ``get_config`` and
+``make_task`` is an experiment, named by its module name. Another project registers its own
+experiments the same way::
+
+    [options.entry_points]
+    jaxgen.experiments =
+        mine = my_project.experiments
+
+An experiment module defines:
+  get_config(preset=...)  -> ml_collections.ConfigDict; `preset` picks a hardware variant
+                             (quick / cpu / gpu) where the experiment has several
+  make_task(config)       -> jaxgen.train.Task
+  evaluate(workdir, step=None, overrides=())  (optional) its tables and pictures
+"""
+
+import argparse
+import difflib
+import functools
+import importlib
+import inspect
+import json
+import logging
+import pkgutil
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+EXPERIMENT_GROUP = "jaxgen.experiments"
+PRESET_OVERRIDE = "--config.preset="
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+def closest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=3)
+    return f" Did you mean {' or '.join(close)}?" if close else ""
+
+
+@functools.cache
+def experiment_modules() -> dict[str, str]:
+    """{name: dotted module} of every module in the packages registered under
+    EXPERIMENT_GROUP (the first package to register a name keeps it)."""
+    found = {}
+    for ep in entry_points(group=EXPERIMENT_GROUP):
+        package = ep.load()
+        for info in pkgutil.iter_modules(package.__path__):
+            found.setdefault(info.name, f"{package.__name__}.{info.name}")
+    return found
+
+
+def is_experiment(module) -> bool:
+    return callable(getattr(module, "get_config", None)) and callable(
+        getattr(module, "make_task", None)
+    )
+
+
+def experiment_names() -> list[str]:
+    """Names of the registered experiments (their modules are imported to tell them apart
+    from helper scripts such as experiments/bench.py)."""
+    modules = experiment_modules()
+    return sorted(n for n in modules if is_experiment(importlib.import_module(modules[n])))
+
+
+def load_experiment(name: str):
+    """The registered experiment module called `name` (an `experiments/NAME.py` path is
+    read as its name)."""
+    name = Path(name).stem if name.endswith(".py") else name
+    module_name = experiment_modules().get(name)
+    module = importlib.import_module(module_name) if module_name else None
+    if module is None or not is_experiment(module):
+        known = experiment_names()
+        raise UsageError(
+            f"unknown experiment {name!r}.{closest(name, known)} Known: {', '.join(known)}. "
+            f"An experiment of your own runs as `python YOUR_FILE.py`, or by name once its "
+            f"package is registered under the entry-point group {EXPERIMENT_GROUP!r}."
+        )
+    return module
+
+
+def experiment_name(module) -> str:
+    return Path(module.__file__).stem
+
+
+def configure(base, overrides):
+    """`base` with the --config.KEY=VALUE `overrides` applied, locked."""
+    from jaxgen import train
+
+    try:
+        return train.apply_overrides(base, overrides)[0]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def experiment_config(module, overrides):
+    """The config of a new run of `module`: get_config(preset) for the preset chosen by
+    --config.preset=NAME (the experiment's default without one), then the other overrides."""
+    chosen = [o[len(PRESET_OVERRIDE) :] for o in overrides if o.startswith(PRESET_OVERRIDE)]
+    rest = [o for o in overrides if not o.startswith(PRESET_OVERRIDE)]
+    if not chosen:
+        return configure(module.get_config(), rest)
+    if "preset" not in inspect.signature(module.get_config).parameters:
+        raise UsageError(f"{experiment_name(module)} has no presets; drop --config.preset.")
+    try:
+        return configure(module.get_config(preset=chosen[-1]), rest)
+    except ValueError as e:  # an unknown preset
+        raise UsageError(str(e)) from None
+
+
+def build_task(module, config):
+    """module.make_task(config) after the config's range checks; a bad value, name, image
+    shape or missing weights file is a UsageError raised before any data is loaded or
+    anything compiled."""
+    import jax
+
+    from jaxgen import train
+
+    try:
+        train.check_config(config, jax.device_count())
+        return module.make_task(config)
+    except (ValueError, FileNotFoundError) as e:  # FileNotFoundError: a weights file
+        raise UsageError(str(e)) from None
+    except (AttributeError, KeyError):  # a run's config.json from before a key was added
+        from jaxgen.train.rundir import flatten
+
+        defaults = flatten(module.get_config().to_dict())
+        missing = sorted(set(defaults) - set(flatten(config.to_dict())))
+        if not missing:
+            raise
+        raise UsageError(
+            f"the config has no {', '.join(missing)}, which {experiment_name(module)} reads "
+            f"now: the run is from an older jaxgen. Add "
+            f"{', '.join(f'{k}={defaults[k]!r}' for k in missing)} (the defaults) to its "
+            "config.json, or train it again."
+        ) from None
+
+
+def train_experiment(module, workdir, overrides):
+    """Trains (or resumes) the run of experiment `module` in `workdir` with the
+    --config `overrides`; returns its final TrainState."""
+    from jaxgen import train
+
+    config = experiment_config(module, overrides)
+    task = build_task(module, config)
+    try:
+        return train.run_experiment(config, task, workdir, experiment=experiment_name(module))
+    except (train.RunDirError, train.ConfigError) as e:
+        raise UsageError(str(e)) from None
+    except (train.CheckpointError, train.NonFiniteLossError) as e:
+        raise SystemExit(f"jaxgen: error: {e}") from None
+
+
+def run_config(workdir, overrides):
+    """(experiment module, config with `overrides`) of run directory `workdir`."""
+    import ml_collections
+
+    from jaxgen import train
+
+    if any(o.startswith(PRESET_OVERRIDE) for o in overrides):
+        raise UsageError(
+            f"{workdir} was trained with its preset already applied; --config.preset chooses "
+            "the preset of a new run (jaxgen train)."
+        )
+    try:
+        experiment, config_dict = train.read_run(workdir)
+    except train.RunDirError as e:
+        raise UsageError(str(e)) from None
+    return load_experiment(experiment), configure(ml_collections.ConfigDict(config_dict), overrides)
+
+
+def restore_run(workdir, step=None, overrides=()):
+    """(config, task, state) of run `workdir` at checkpoint `step` (None: the newest)."""
+    from jaxgen import data, train
+
+    module, config = run_config(workdir, list(overrides))
+    task = build_task(module, config)
+    ckpt = train.Checkpointer(Path(workdir) / "checkpoints")
+    steps = ckpt.steps()
+    if not steps or (step is not None and step not in steps):
+        raise UsageError(
+            f"no checkpoint {step if step is not None else ''} in {workdir}; "
+            f"it has steps {steps or 'none'}."
+        )
+    state = train.init_state(task, config, data.data_mesh())
+    state, _ = ckpt.restore(state, step)
+    ckpt.close()
+    return config, task, state
+
+
+def check_num_samples(n: int) -> None:
+    if n < 1:
+        raise UsageError(f"--n {n}: the number of samples must be >= 1.")
+
+
+def sample_run(workdir, n, seed, step=None, overrides=()):
+    """(images [n, H, W, C] in [-1, 1], checkpoint step) drawn from run `workdir` with key
+    `seed` (EMA weights)."""
+    import jax
+    import numpy as np
+
+    check_num_samples(n)
+    overrides = [*overrides, f"--config.train.num_samples={n}"]
+    _, task, state = restore_run(workdir, step, overrides)
+    images = np.asarray(jax.device_get(task.sample(state, jax.random.PRNGKey(seed))))
+    return images, int(state.step)
+
+
+def evaluate_run(workdir, metrics, n, seed, step=None, overrides=()):
+    """`jaxgen eval`: scores n samples (key `seed`) of run `workdir` at checkpoint `step`
+    with `metrics` (evaluate.METRICS; KID and precision/recall subsets from `seed`) against
+    the test split, with the dataset's classifier features; writes workdir/eval.json and
+    returns the results. Every input is checked before sampling. A GAN's demo grid
+    (`sample.grid`) is replaced by plain samples; experiments whose sample hook shows
+    something else (SAMPLE_HOOK_SHOWS: translations, one optimised image) are refused."""
+    from jaxgen.metrics import evaluate
+    from jaxgen.metrics.classifier import load_feature_net
+
+    check_num_samples(n)
+    unknown = [m for m in metrics if m not in evaluate.METRICS]
+    if unknown:
+        raise UsageError(
+            f"unknown metric {unknown[0]!r}; choose from {','.join(evaluate.METRICS)}."
+        )
+    module, run = run_config(workdir, list(overrides))
+    name = experiment_name(module)
+    shows = getattr(module, "SAMPLE_HOOK_SHOWS", None)  # set where they are not samples
+    if shows:
+        fix = f"score it with `python experiments/{name}.py eval {workdir}`"
+        raise UsageError(
+            f"{name}'s sample hook shows {shows}, not samples of a model, so jaxgen eval has "
+            f"nothing to score; {fix if hasattr(module, 'evaluate') else 'see its docstring'}."
+        )
+    overrides = list(overrides)
+    if "grid" in run.get("sample", {}):  # GAN demo grids: FID sees plain samples
+        overrides.append("--config.sample.grid=samples")
+    try:
+        load_feature_net(run.data.name)
+    except (FileNotFoundError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    samples, sample_step = sample_run(workdir, n, seed, step, overrides)
+    results = evaluate.evaluate_samples(
+        samples, run.data.name, metrics, seed=seed, data_dir=run.data.get("data_dir")
+    )
+    results.update(step=sample_step, sample_seed=seed)
+    evaluate.write_eval_json(Path(workdir) / "eval.json", results)
+    return results
+
+
+def exit_on_usage_error(fn):
+    """Runs fn(); a UsageError is printed as one `jaxgen: error:` line, exit status 2."""
+    try:
+        return fn()
+    except UsageError as e:
+        print(f"jaxgen: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def script_main(argv=None):
+    """The entry point of an experiment script, called from its `if __name__ == "__main__"`:
+    `python experiments/NAME.py [--workdir DIR] [--config.KEY=VALUE ...]` trains the script's
+    experiment; `python experiments/NAME.py eval WORKDIR [--step N] [--config.eval.KEY=VALUE
+    ...]` runs its own evaluation of a run."""
+    module = sys.modules["__main__"]
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("jaxgen").setLevel(logging.INFO)
+    argv = sys.argv[1:] if argv is None else argv
+    name = experiment_name(module)
+    p = argparse.ArgumentParser(prog=f"python {module.__file__}", description=module.__doc__)
+    if argv[:1] == ["eval"]:
+        if not hasattr(module, "evaluate"):
+            p.exit(2, f"jaxgen: error: {name} has no evaluation of its own; use jaxgen eval.\n")
+        p.add_argument("workdir", help="run directory of a training run")
+        p.add_argument("--step", type=int, default=None, help="checkpoint (None: newest)")
+        args, overrides = p.parse_known_args(argv[1:])
+        results = exit_on_usage_error(
+            lambda: module.evaluate(args.workdir, step=args.step, overrides=overrides)
+        )
+        print(json.dumps(results, indent=2))
+        return
+    from jaxgen import train
+
+    p.add_argument("--workdir", default=f"runs/{name}", help="run directory")
+    args, overrides = p.parse_known_args(argv)
+    unknown = [a for a in overrides if not a.startswith("--config.")]
+    if unknown:
+        p.exit(2, f"jaxgen: error: unknown option {unknown[0]!r}; see --help.\n")
+    train.maybe_initialize_distributed()
+    exit_on_usage_error(lambda: train_experiment(module, args.workdir, overrides))
+    print(f"Run directory: {Path(args.workdir).resolve()}")
