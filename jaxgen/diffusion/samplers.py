@@ -1,9 +1,9 @@
-"""Reverse-process samplers of Gaussian diffusion models: DDPM ancestral sampling, DDIM,
-inpainting, and classifier-free guidance as a wrapper of the noise predictor.
+"""Reverse-process samplers of Gaussian diffusion models: DDPM ancestral sampling, DDIM and
+inpainting (classifier-free guidance wraps their noise predictor: ``guidance``).
 
 Every sampler is a pure function of a noise predictor ``eps_fn(x_t [B, ...], t [B]) ->
 eps_pred [B, ...]`` (the network closed over its parameters), a ``NoiseSchedule``, the
-starting noise x_T and a PRNG key. Step indices follow ``jaxgen.losses.diffusion``: index
+starting noise x_T and a PRNG key. Step indices follow ``jaxgen.diffusion.schedules``: index
 t = 0..T-1 is the paper's step t + 1, so a chain visits indices T-1, ..., 0 and ends at x_0,
 the data. Each sampler is one ``lax.scan`` over its steps: under ``jax.jit`` (with the
 integer options static) the whole chain compiles to a single while loop, one dispatch, not
@@ -15,13 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxgen.losses import (
-    NoiseSchedule,
-    classifier_free_guidance,
-    posterior_mean_variance,
-    q_sample,
-)
-from jaxgen.losses.diffusion import EpsFn
+from jaxgen.diffusion.process import EpsFn, posterior_mean_variance, q_sample
+from jaxgen.diffusion.schedules import NoiseSchedule
 
 
 def _posterior_variance(schedule: NoiseSchedule) -> jax.Array:
@@ -306,31 +301,3 @@ def inpaint(
 
     chain_step = step if resample == 1 else resampled_step
     return _run_chain(chain_step, x_T, key, _reverse_indices(schedule))
-
-
-def guided_eps_fn(eps_fn_y, y: jax.Array, y_null: jax.Array, w: float | jax.Array) -> EpsFn:
-    """Noise predictor of classifier-free guidance (Ho & Salimans 2021, eq. 6):
-
-        eps~(x_t, t) = (1 + w) eps_theta(x_t, t, y) - w eps_theta(x_t, t, y_null),
-
-    combined by ``jaxgen.losses.classifier_free_guidance``; both predictions come from one
-    call of ``eps_fn_y`` on the doubled batch.
-
-    Args:
-      eps_fn_y: conditional noise predictor (x_t [B, ...], t [B], y [B]) -> [B, ...].
-      y: [B] conditions (class labels).
-      y_null: the "empty" condition, [B] or a scalar (the model's learned null class).
-      w: guidance weight, a scalar or [B]; 0 is the conditional model.
-
-    Returns:
-      eps_fn(x_t [B, ...], t [B]) -> eps~ [B, ...], for any sampler of this module.
-    """
-    y = jnp.asarray(y)
-    y_both = jnp.concatenate([y, jnp.broadcast_to(jnp.asarray(y_null, y.dtype), y.shape)])
-
-    def eps_fn(x_t, t):
-        eps_both = eps_fn_y(jnp.concatenate([x_t, x_t]), jnp.concatenate([t, t]), y_both)
-        eps_cond, eps_uncond = jnp.split(eps_both, 2)
-        return classifier_free_guidance(eps_cond, eps_uncond, w)
-
-    return eps_fn

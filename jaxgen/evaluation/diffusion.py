@@ -29,8 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen import losses
-from jaxgen.diffusion import inpaint
+from jaxgen.diffusion import inpaint, q_sample
 from jaxgen.evaluation.common import (
     load_test_split,
     num_params,
@@ -169,7 +168,7 @@ def forward_process_rows(schedule, x_0, ts, key):
     ...], row i is image i at increasing t."""
     eps = jax.random.normal(key, x_0.shape)
     t = jnp.asarray(ts, jnp.int32)
-    x_t = jax.vmap(lambda t_i: losses.q_sample(schedule, x_0, jnp.full(len(x_0), t_i), eps))(t)
+    x_t = jax.vmap(lambda t_i: q_sample(schedule, x_0, jnp.full(len(x_0), t_i), eps))(t)
     frames = jnp.concatenate([x_0[None], x_t])  # [1 + len(ts), N, ...]
     return np.asarray(jnp.swapaxes(frames, 0, 1).reshape(-1, *x_0.shape[1:]))
 

@@ -1,5 +1,5 @@
 """Tests for jaxgen.diffusion.samplers: oracle recovery, agreement between the samplers and
-with the posterior of jaxgen.losses, determinism, inpainting, guidance, and one compiled
+with the posterior q(x_{t-1} | x_t, x_0), determinism, inpainting, guidance, and one compiled
 scan per chain. (q_sample against the step-by-step forward process: tests/losses.)"""
 
 import functools
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from jaxgen.diffusion import (
+    classifier_free_guidance,
     ddim_sample,
     ddim_step,
     ddim_timesteps,
@@ -19,8 +20,8 @@ from jaxgen.diffusion import (
     guided_eps_fn,
     inpaint,
     make_schedule,
+    posterior_mean_variance,
 )
-from jaxgen.losses import classifier_free_guidance, posterior_mean_variance
 
 from .helpers import main_while_loops, oracle, scan_lengths, squashing
 

@@ -1,4 +1,6 @@
-"""Tests for jaxgen.losses.diffusion."""
+"""Tests for the noise-prediction loss (jaxgen.losses.diffusion) and the pieces of the
+diffusion process it is built from (jaxgen.diffusion: schedules, q_sample, posterior, v,
+classifier-free guidance), against closed forms."""
 
 import math
 
@@ -10,17 +12,17 @@ import pytest
 import scipy.stats
 from absl.testing import parameterized
 
-from jaxgen.losses import (
+from jaxgen.diffusion import (
     NoiseSchedule,
     classifier_free_guidance,
     cosine_schedule,
     linear_schedule,
-    noise_prediction_loss,
     posterior_mean_variance,
     q_sample,
     schedule_from_betas,
     v_target,
 )
+from jaxgen.losses import noise_prediction_loss
 
 from ._helpers import assert_finite, assert_per_example
 
