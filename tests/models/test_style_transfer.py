@@ -12,9 +12,10 @@ import pytest
 from flax import traverse_util
 
 from jaxgen import data, train
-from jaxgen.cli import configure, load_experiment, main
+from jaxgen.cli import main
 from jaxgen.models import style
 from jaxgen.models.convert_vgg19_to_npz import convert_state_dict
+from jaxgen.runs import configure, load_experiment
 
 from .family_helpers import fast_cpu_random  # noqa: F401  (an autouse fixture)
 
