@@ -11,9 +11,14 @@ ROOT = Path(__file__).resolve().parent.parent / "jaxgen"
 # DESIGN.md's "Layers", bottom to top, with jaxgen/evaluation between train and the cli;
 # diffusion (the pure process: schedules, q_sample, samplers) below losses, whose
 # noise-prediction objective is built on it.
-# bench (`jaxgen bench`, not in DESIGN.md's diagram) is a front end beside cli.py.
-LAYERS = ("data", "diffusion", "losses", "models", "metrics", "train", "evaluation", "cli")
-LEVEL = {name: i for i, name in enumerate(LAYERS)} | {"bench": LAYERS.index("cli")}
+# Top-level modules count as layers too: runs (run management) loads experiments through
+# the entry-point registry, never by import; tasks (the families' shared configs and
+# wiring, which experiments import) may restore runs; bench and cli are front ends.
+LAYERS = (
+    "data", "diffusion", "losses", "models", "metrics", "train", "evaluation", "runs", "tasks",
+    "bench", "cli",
+)  # fmt: skip
+LEVEL = {name: i for i, name in enumerate(LAYERS)} | {"__main__": LAYERS.index("cli")}
 
 
 def imported_packages(source, module):
@@ -33,11 +38,22 @@ def imported_packages(source, module):
                 yield node.lineno, parts[1]
 
 
+def layer_of(path, root=ROOT):
+    """jaxgen/X/... -> X; jaxgen/X.py -> X."""
+    return path.relative_to(root).with_suffix("").parts[0]
+
+
+def module_name(path, root=ROOT):
+    return ".".join(("jaxgen", *path.relative_to(root).with_suffix("").parts))
+
+
 def violations(root=ROOT):
     found = []
-    for path in sorted(root.glob("*/**/*.py")):
-        package = path.relative_to(root).parts[0]
-        module = ".".join(("jaxgen", *path.relative_to(root).with_suffix("").parts))
+    for path in sorted(root.rglob("*.py")):
+        if path.parent == root and path.stem == "__init__":
+            continue
+        package = layer_of(path, root)
+        module = module_name(path, root)
         for line, other in imported_packages(path.read_text(), module):
             where = f"{path.relative_to(root.parent)}:{line} imports jaxgen.{other}"
             if other not in LEVEL:
@@ -47,9 +63,72 @@ def violations(root=ROOT):
     return found
 
 
-def test_every_package_has_a_layer():
+def test_every_package_and_module_has_a_layer():
     packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
-    assert packages - set(LEVEL) == set(), "place the new package in LAYERS (DESIGN.md)"
+    modules = {p.stem for p in ROOT.glob("*.py")} - {"__init__"}
+    assert (packages | modules) - set(LEVEL) == set(), "place it in LAYERS (DESIGN.md)"
+
+
+def test_setup_cfg_installs_every_package():
+    """setup.cfg lists jaxgen's packages by hand (beside the experiments package): a new
+    package missing there would be left out of an installed jaxgen."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT.parent / "setup.cfg")
+    listed = set(cfg["options"]["packages"].split())
+    found = {"jaxgen"} | {f"jaxgen.{p.parent.name}" for p in ROOT.glob("*/__init__.py")}
+    assert listed == found | {"jaxgen_experiments"}
+
+
+def test_no_file_is_loaded_by_path_and_no_experiment_imports_the_cli():
+    """Experiments are leaves: jaxgen finds them through the entry-point registry
+    (jaxgen.runs), never by loading a file; experiments use jaxgen.runs, not jaxgen.cli."""
+    for path in ROOT.rglob("*.py"):
+        text = path.read_text()
+        for word in ("spec_from_file_location", "runpy", "exec_module", "SourceFileLoader"):
+            assert word not in text, f"{path} loads code by path ({word})"
+    for path in (ROOT.parent / "experiments").glob("*.py"):
+        found = [p for _, p in imported_packages(path.read_text(), "experiments.x")]
+        assert "cli" not in found, f"{path} imports jaxgen.cli"
+
+
+def import_graph(root=ROOT):
+    """{module: the modules of jaxgen it imports}, for every module of jaxgen."""
+    graph = {}
+    for path in root.rglob("*.py"):
+        module = module_name(path, root).removesuffix(".__init__")
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                if node.module.startswith("jaxgen"):
+                    edges.add(node.module)
+                    edges |= {f"{node.module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names if a.name.startswith("jaxgen")}
+        graph[module] = edges
+    return {m: {e for e in edges if e in graph and e != m} for m, edges in graph.items()}
+
+
+def test_no_import_cycles():
+    """No chain of imports between modules leads from a module back to itself. A package's
+    __init__ re-exporting its modules is not a cycle with them (parent -> child only)."""
+    graph, done, path = import_graph(), set(), []
+
+    def visit(module):
+        if module in path:
+            raise AssertionError("import cycle: " + " -> ".join([*path, module]))
+        if module in done:
+            return
+        path.append(module)
+        for other in sorted(graph[module]):
+            if not module.startswith(other + "."):  # a module importing its own package
+                visit(other)
+        path.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
 
 
 def test_no_module_imports_a_higher_layer():
