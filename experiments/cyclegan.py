@@ -51,14 +51,10 @@ def get_config(preset="cpu"):
     c.model = {"widths": (32, 64), "num_res_blocks": 3, "d_widths": (32, 64)}
     c.loss = {"gan": "least_squares", "cycle_weight": 10.0, "identity_weight": 0.0}
     c.optimizer = {"g_learning_rate": 2e-4, "d_learning_rate": 2e-4, "b1": 0.5, "b2": 0.999}
-    c.train = {
-        "steps": 4_000,
-        "ema_decay": 0.999,
-        "log_every": 50,
-        "checkpoint_every": 1000,
-        "sample_every": 500,
-        "num_samples": 36,  # 6 rows of a, G(a), F(G(a)), b, F(b), G(F(b))
-    }
+    c.train = train.train_config(
+        steps=4_000,
+        num_samples=36,  # 6 rows of a, G(a), F(G(a)), b, F(b), G(F(b))
+    )
     c.eval = {"seed": 0, "batch_size": 500}
     return train.with_preset(c, preset, PRESETS)
 

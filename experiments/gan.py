@@ -44,14 +44,9 @@ def get_config(preset="cpu"):
         "clip_norm": 10.0,
     }
     c.sample = {"grid": "samples"}  # samples | interpolation
-    c.train = {
-        "steps": 50_000,
-        "ema_decay": 0.999,
-        "log_every": 100,
-        "checkpoint_every": 5000,
-        "sample_every": 2000,
-        "num_samples": 64,
-    }
+    c.train = train.train_config(
+        steps=50_000, log_every=100, checkpoint_every=5000, sample_every=2000
+    )
     return train.with_preset(c, preset, PRESETS)
 
 

@@ -61,17 +61,14 @@ def get_config(preset="quick"):
         "coupling_mask": "channel",  # Glow; or "checkerboard" (RealNVP)
     }
     c.sample = {"temperature": 0.7}
-    c.train = {
-        "steps": 4000,
-        "learning_rate": 1e-3,
-        "warmup_steps": 200,
-        "grad_clip": 50.0,
-        "ema_decay": 0.999,
-        "log_every": 50,
-        "checkpoint_every": 2000,
-        "sample_every": 2000,
-        "num_samples": 64,
-    }
+    c.train = train.train_config(
+        steps=4000,
+        learning_rate=1e-3,
+        warmup_steps=200,
+        grad_clip=50.0,
+        checkpoint_every=2000,
+        sample_every=2000,
+    )
     c.eval = {
         "seed": 0,
         "num_examples": 0,

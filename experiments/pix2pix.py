@@ -52,14 +52,10 @@ def get_config(preset="cpu"):
     c.model = {"widths": (32, 64), "d_widths": (32, 64), "dropout_rate": 0.5}
     c.loss = {"l1_weight": 100.0}
     c.optimizer = {"g_learning_rate": 2e-4, "d_learning_rate": 2e-4, "b1": 0.5, "b2": 0.999}
-    c.train = {
-        "steps": 6_000,
-        "ema_decay": 0.999,
-        "log_every": 50,
-        "checkpoint_every": 1000,
-        "sample_every": 500,
-        "num_samples": 36,  # 6 x 6 cells: 12 triplets
-    }
+    c.train = train.train_config(
+        steps=6_000,
+        num_samples=36,  # 6 x 6 cells: 12 triplets
+    )
     c.eval = {"seed": 0, "num_examples": 0, "batch_size": 500}  # num_examples 0: all
     return train.with_preset(c, preset, PRESETS)
 

@@ -50,14 +50,9 @@ def get_config(preset="cpu"):
     c.optimizer = {"g_learning_rate": 2e-4, "d_learning_rate": 2e-4, "b1": 0.0, "b2": 0.99}
     # grid: style_mixing | samples; crossover: styles l < crossover come from the top row.
     c.sample = {"grid": "style_mixing", "crossover": 2}
-    c.train = {
-        "steps": 5_000,
-        "ema_decay": 0.999,
-        "log_every": 100,
-        "checkpoint_every": 2000,
-        "sample_every": 1000,
-        "num_samples": 64,
-    }
+    c.train = train.train_config(
+        steps=5_000, log_every=100, checkpoint_every=2000, sample_every=1000
+    )
     return train.with_preset(c, preset, PRESETS)
 
 

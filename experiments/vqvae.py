@@ -65,15 +65,7 @@ def get_config(preset="quick"):
         "upsample": "transpose",
     }
     c.loss = {"beta": 0.25, "ema_decay": 0.99}
-    c.train = {
-        "steps": 3000,
-        "learning_rate": 1e-3,
-        "ema_decay": 0.999,
-        "log_every": 50,
-        "checkpoint_every": 1000,
-        "sample_every": 500,
-        "num_samples": 64,
-    }
+    c.train = train.train_config(steps=3000, learning_rate=1e-3)
     c.eval = {"seed": 0, "num_examples": 0, "batch_size": 250, "num_rows": 8}
     return train.with_preset(c, preset, PRESETS)
 

@@ -40,15 +40,7 @@ def base_config():
     c.data = {"name": "digits", "batch_size": 64}
     c.model = {"bottleneck": 16, "widths": (32, 64), "upsample": "transpose"}
     c.loss = {"corruption": "none", "noise_std": 0.5, "mask_prob": 0.5}
-    c.train = {
-        "steps": 3000,
-        "learning_rate": 1e-3,
-        "ema_decay": 0.999,
-        "log_every": 50,
-        "checkpoint_every": 1000,
-        "sample_every": 500,
-        "num_samples": 64,
-    }
+    c.train = train.train_config(steps=3000, learning_rate=1e-3)
     c.eval = {"seed": 0, "num_examples": 0, "batch_size": 250, "num_rows": 8}
     return c
 

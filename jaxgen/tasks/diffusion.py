@@ -67,17 +67,9 @@ def base_config():
         "guidance_w": 0.0,
     }
     # Paper: Adam 2e-4, 5000 warmup steps, clip 1, EMA 0.9999 over 800k steps.
-    c.train = {
-        "steps": 5000,
-        "learning_rate": 1e-3,
-        "warmup_steps": 200,
-        "grad_clip": 1.0,
-        "ema_decay": 0.999,
-        "log_every": 50,
-        "checkpoint_every": 1000,
-        "sample_every": 1000,
-        "num_samples": 64,
-    }
+    c.train = train.train_config(
+        steps=5000, learning_rate=1e-3, warmup_steps=200, grad_clip=1.0, sample_every=1000
+    )
     c.eval = {
         "seed": 0,
         "num_samples": 10000,  # per table row, as the protocol says; CPU runs pass fewer
@@ -121,7 +113,7 @@ def diffusion_task(c, model, objective, sample_shape, decode=None):
     c.sample's sampler with the EMA params, mapped to images by `decode` (see
     ``diffusion.make_sampler``)."""
     s = c.sample
-    reverse = diffusion_eval.configured_reverse(s, make_noise_schedule(c))
+    reverse = diffusion.configured_reverse(s, make_noise_schedule(c))
     sample = diffusion.make_sampler(
         model, reverse, sample_shape, c.train.num_samples, guidance_w=s.guidance_w, decode=decode
     )

@@ -49,14 +49,9 @@ def base_config():
     c.optimizer = {"g_learning_rate": 2e-4, "d_learning_rate": 2e-4, "b1": 0.5, "b2": 0.999}
     # grid: samples | interpolation | arithmetic | class_rows (cgan) | multiscale (msggan)
     c.sample = {"grid": "samples", "arithmetic_classes": (7, 1)}
-    c.train = {
-        "steps": 8_000,
-        "ema_decay": 0.999,
-        "log_every": 100,
-        "checkpoint_every": 2000,
-        "sample_every": 1000,
-        "num_samples": 64,
-    }
+    c.train = train.train_config(
+        steps=8_000, log_every=100, checkpoint_every=2000, sample_every=1000
+    )
     return c
 
 

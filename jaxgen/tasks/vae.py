@@ -77,15 +77,7 @@ def base_config():
         "upsample": "transpose",
     }
     c.loss = {"beta": 1.0, "warmup_steps": 0}
-    c.train = {
-        "steps": 3000,
-        "learning_rate": 1e-3,
-        "ema_decay": 0.999,
-        "log_every": 50,
-        "checkpoint_every": 1000,
-        "sample_every": 500,
-        "num_samples": 64,
-    }
+    c.train = train.train_config(steps=3000, learning_rate=1e-3)
     c.eval = {
         "seed": 0,
         "num_examples": 0,  # test images used (0: all)

@@ -2,7 +2,7 @@
 the experiments' optimizer."""
 
 from jaxgen.train.checkpoint import Checkpointer, CheckpointError
-from jaxgen.train.config import apply_overrides, with_preset
+from jaxgen.train.config import apply_overrides, train_config, with_preset
 from jaxgen.train.loop import NonFiniteLossError, fit
 from jaxgen.train.optim import adam
 from jaxgen.train.run import Task, init_state, maybe_initialize_distributed, run_experiment
@@ -32,5 +32,6 @@ __all__ = [
     "read_run",
     "run_experiment",
     "step_key",
+    "train_config",
     "with_preset",
 ]

@@ -65,6 +65,16 @@ def apply_overrides(config, args):
     return config, rest
 
 
+def train_config(steps: int, **changes) -> dict:
+    """The `train` block of an experiment's config: `steps` of the fit loop, the EMA decay of
+    the sampled weights, how often (in steps) to log, checkpoint and sample, and how many
+    samples a picture shows; `changes` replace those defaults or add the keys an
+    experiment's task reads (learning_rate, warmup_steps, grad_clip, ...)."""
+    defaults = {"ema_decay": 0.999, "log_every": 50, "checkpoint_every": 1000,
+                "sample_every": 500, "num_samples": 64}  # fmt: skip
+    return {"steps": steps, **defaults, **changes}
+
+
 def with_preset(config, preset, presets):
     """`config` updated in place by `presets[preset]` ({'a.b': value}), with config.preset
     set to its name; returns it. A preset is a hardware variant of an experiment's config
