@@ -384,7 +384,7 @@ def evaluate_diffusion(
         save_grid(out_dir / "steps.png", grid, len(grid) // len(rows))
         files["steps"] = "steps.png"
     if conditional and guidance_ws:
-        reverse = configured_reverse(sample, schedule)
+        reverse = diffusion.configured_reverse(sample, schedule)
         g_rows, g_labels, g_grid = guidance_table(
             model, reverse, params, guidance_key, image_shape, guidance_ws=guidance_ws,
             **options, **sizes,
@@ -409,19 +409,6 @@ def evaluate_diffusion(
     return write_results(out_dir, results)
 
 
-def configured_reverse(sample, schedule, trajectory=False):
-    """``diffusion.reverse_process`` with the sampler options of a config's `sample` block
-    (sampler, num_steps, eta, variance)."""
-    return diffusion.reverse_process(
-        sample.sampler,
-        schedule,
-        num_steps=sample.num_steps,
-        eta=sample.eta,
-        variance=sample.variance,
-        trajectory=trajectory,
-    )
-
-
 def pixel_pictures(
     model, schedule, params, out_dir, key, images, sample, pictures, *, num_frames,
     inpaint_mask, inpaint_resample,
@@ -438,7 +425,7 @@ def pixel_pictures(
         files["forward"] = "forward.png"
         columns["forward_t"] = [0, *(ts + 1).tolist()]  # the paper's t; 0: the data x_0
     if "trajectory" in pictures:
-        reverse = configured_reverse(sample, schedule, trajectory=True)
+        reverse = diffusion.configured_reverse(sample, schedule, trajectory=True)
         key_T, key_chain = jax.random.split(key_trajectory)
         eps_fn = diffusion.sample_eps_fn(model, params, len(images), sample.guidance_w)
         x_T = jax.random.normal(key_T, images.shape)

@@ -1,15 +1,17 @@
 """DDPM family wiring for a ``UNet`` noise predictor: parameter init, the training objective
-(Ho et al. 2020, Algorithm 1; label dropout for classifier-free guidance) and the jitted
-sampling function the experiments' sample hooks call with EMA parameters."""
+(Ho et al. 2020, Algorithm 1; label dropout for classifier-free guidance), the run's
+sampler chosen by name (``reverse_process``, ``configured_reverse``) and the jitted sampling
+function the sample hooks and the evaluation call with EMA parameters."""
 
 import functools
 from collections.abc import Callable
+from typing import Protocol
 
 import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
-from jaxgen.diffusion import ddim_sample, ddpm_sample, guided_eps_fn
+from jaxgen.diffusion import NoiseSchedule, ddim_sample, ddpm_sample, guided_eps_fn
 from jaxgen.models.unet import UNet
 
 
@@ -71,6 +73,32 @@ def reverse_process(
 
     jax.eval_shape(functools.partial(reverse, lambda x_t, t: x_t), jnp.zeros(1), jax.random.key(0))
     return reverse
+
+
+class SampleOptions(Protocol):
+    """A run's sampler: a config's `sample` block (``reverse_process``'s options, plus the
+    guidance weight of class-conditional models)."""
+
+    sampler: str
+    num_steps: int
+    eta: float
+    variance: str
+    guidance_w: float
+
+
+def configured_reverse(
+    sample: SampleOptions, schedule: NoiseSchedule, trajectory: bool = False
+) -> Callable:
+    """``reverse_process`` with the sampler options of `sample` (sampler, num_steps, eta,
+    variance): the reverse process a run's sample hook and its evaluation draw with."""
+    return reverse_process(
+        sample.sampler,
+        schedule,
+        num_steps=sample.num_steps,
+        eta=sample.eta,
+        variance=sample.variance,
+        trajectory=trajectory,
+    )
 
 
 def sample_labels(model, num_samples: int):
