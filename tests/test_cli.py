@@ -126,3 +126,34 @@ def test_help_lists_options_with_defaults():
     result = jaxgen("sample", "--help")
     assert result.returncode == 0
     assert "--n N" in result.stdout and "(default: 64)" in result.stdout
+
+
+def test_experiments_are_found_in_an_installed_wheel(tmp_path):
+    """`jaxgen train NAME` outside a checkout: the wheel holds jaxgen and the experiments
+    package with its entry point, and the registry finds every experiment there, not in
+    this checkout's experiments/ folder."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*build, "-w", tmp_path / "wheel", root], check=True, timeout=300)
+    (wheel,) = (tmp_path / "wheel").glob("jaxgen-*.whl")
+    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target"]
+    subprocess.run([*install, tmp_path / "site", wheel], check=True, timeout=300)
+    code = (
+        "import jaxgen_experiments; from jaxgen import runs; "
+        "print(jaxgen_experiments.__file__); print(','.join(runs.experiment_names())); "
+        "print(runs.load_experiment('ddpm_cond').get_config(preset='gpu').data.name)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    where, names, dataset = result.stdout.split()
+    assert where.startswith(str(tmp_path / "site"))
+    files = os.listdir(os.path.join(root, "experiments"))
+    expected = sorted(p[:-3] for p in files if p.endswith(".py"))
+    assert names.split(",") == [n for n in expected if n not in NOT_EXPERIMENTS]
+    assert dataset == "fashion_mnist"
+
+
+NOT_EXPERIMENTS = {"__init__", "bench", "fid_protocol"}  # helper scripts: no make_task
