@@ -1,5 +1,6 @@
-"""A training process to be killed: `python -m tests.train.fault_worker WORKDIR DATA_DIR`.
-Trains the toy task for STEPS steps, checkpointing every 10, then saves its params."""
+"""A training process to be killed: `python -m tests.train.fault_worker WORKDIR DATA_DIR
+SERVED`. Trains the toy task for STEPS steps, checkpointing every 10, then saves its params;
+writes the data position of each batch it draws to SERVED, one a line, as it draws it."""
 
 import sys
 
@@ -20,6 +21,7 @@ def config(data_dir):
 
 
 if __name__ == "__main__":
-    workdir, data_dir = sys.argv[1:]
-    state = train.run_experiment(config(data_dir), toy.make_task(), workdir)
+    workdir, data_dir, served = sys.argv[1:]
+    with open(served, "w") as f, toy.serving(lambda position: print(position, file=f, flush=True)):
+        state = train.run_experiment(config(data_dir), toy.make_task(), workdir)
     np.savez(f"{workdir}/final.npz", *[np.asarray(x) for x in jax.tree.leaves(state)])

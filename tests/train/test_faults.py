@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TMP_MARK = ".orbax-checkpoint-tmp"
 
 
-def start(workdir, data_dir):
-    cmd = [sys.executable, "-m", "tests.train.fault_worker", str(workdir), data_dir]
+def start(workdir, data_dir, served):
+    cmd = [sys.executable, "-m", "tests.train.fault_worker", str(workdir), data_dir, str(served)]
     return subprocess.Popen(
         cmd,
         cwd=ROOT,
@@ -35,6 +35,27 @@ def start(workdir, data_dir):
 def logged_steps(workdir):
     path = workdir / "metrics.jsonl"
     return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def newest_checkpoint(ckpt_dir):
+    """The newest complete checkpoint's step, 0 if none (Orbax renames a save's temporary
+    folder to <step> once it is complete)."""
+    names = [p.name for p in ckpt_dir.iterdir()] if ckpt_dir.is_dir() else []
+    return max((int(n) for n in names if n.isdigit()), default=0)
+
+
+def served_positions(path):
+    """The data positions a fault_worker drew, one a line (a line cut off by a kill dropped)."""
+    return [int(line) for line in path.read_text().splitlines(keepends=True) if line.endswith("\n")]
+
+
+def saving(ckpt_dir, served):
+    """True while the fault_worker drawing into `served` writes a checkpoint: there is the
+    temporary folder of a step whose batch it has drawn (not a killed process's leftover,
+    which the next process finds at its start and removes)."""
+    tmp = [p.name for p in ckpt_dir.iterdir() if TMP_MARK in p.name] if ckpt_dir.is_dir() else []
+    drawn = served_positions(served) if tmp and served.exists() else []
+    return bool(drawn) and any(int(name.split(".")[0]) <= drawn[-1] + 1 for name in tmp)
 
 
 def kill_when(proc, condition, timeout=120):
@@ -52,21 +73,30 @@ def kill_when(proc, condition, timeout=120):
 def test_kill_minus_nine_then_resume_is_bit_identical(data_dir, tmp_path):
     workdir, rng = tmp_path / "run", np.random.default_rng(0)
     ckpt_dir = workdir / "checkpoints"
-    in_save = lambda: ckpt_dir.is_dir() and any(TMP_MARK in p.name for p in ckpt_dir.iterdir())  # noqa: E731
-    kills, kills_in_save = 0, 0
-    for i in range(6):
-        proc = start(workdir, data_dir)
+    kills, kills_in_save, resumed_from = 0, 0, []
+    for i in range(7):
+        resumed_from.append(newest_checkpoint(ckpt_dir))
+        served_file = tmp_path / f"served{i}"
+        proc = start(workdir, data_dir, served_file)
+        if i == 6:  # the last process runs to the end
+            assert proc.wait(timeout=300) == 0, proc.stderr.read()[-3000:]
+            break
         if i % 2:  # kill while a checkpoint is being written
-            killed = kill_when(proc, in_save)
+            killed = kill_when(proc, lambda f=served_file: saving(ckpt_dir, f))
             kills_in_save += killed
         else:  # kill at a random step past the resume point
             target = logged_steps(workdir) + int(rng.integers(5, 40))
             killed = kill_when(proc, lambda t=target: logged_steps(workdir) >= t)
         kills += killed
         assert killed, f"run {i} finished or hung before the kill: {proc.stderr.read()[-2000:]}"
-    proc = start(workdir, data_dir)
-    assert proc.wait(timeout=300) == 0, proc.stderr.read()[-3000:]
     assert kills == 6 and kills_in_save == 3
+    # Each process resumed: it drew batches from its newest checkpoint's data position on
+    # (step s draws position s - 1), and the last one ran only the remaining steps.
+    for i, start_position in enumerate(resumed_from):
+        served = served_positions(tmp_path / f"served{i}")
+        assert served == list(range(start_position, start_position + len(served))), i
+    assert served == list(range(resumed_from[-1], fault_worker.STEPS))
+    assert resumed_from == sorted(resumed_from) and resumed_from[-1] > 0
     steps = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").open()]
     assert steps == list(range(1, fault_worker.STEPS + 1))  # no rows logged twice
     assert not [p for p in ckpt_dir.iterdir() if TMP_MARK in p.name]
@@ -88,9 +118,11 @@ def test_truncated_latest_checkpoint_resumes_from_previous(data_dir, tmp_path, c
     for f in (tmp_path / "checkpoints" / "6" / "state").rglob("*"):
         if f.is_file():
             f.write_bytes(f.read_bytes()[: len(f.read_bytes()) // 2])
-    with caplog.at_level("WARNING"):
+    served = []
+    with caplog.at_level("WARNING"), toy.serving(served.append):
         state = train.run_experiment(toy.config(data_dir, steps=6), task, tmp_path)
     assert "Checkpoint 6" in caplog.text and "unreadable" in caplog.text
+    assert served == [3, 4, 5]  # resumed at checkpoint 3 and its data position
     full = train.run_experiment(toy.config(data_dir, steps=6), task, tmp_path / "ref")
     for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(full.params), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

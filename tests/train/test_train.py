@@ -113,7 +113,10 @@ def test_resume_is_bit_identical(data_dir, tmp_path):
     task = toy.make_task()
     full = train.run_experiment(toy.config(data_dir, steps=6), task, tmp_path / "full")
     train.run_experiment(toy.config(data_dir, steps=3), task, tmp_path / "split")
-    resumed = train.run_experiment(toy.config(data_dir, steps=6), task, tmp_path / "split")
+    served = []
+    with toy.serving(served.append):
+        resumed = train.run_experiment(toy.config(data_dir, steps=6), task, tmp_path / "split")
+    assert served == [3, 4, 5]  # a resume: only steps 4-6 ran, from data position 3
     for a, b in zip(leaves(full), leaves(resumed), strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -130,7 +133,10 @@ def test_corrupt_latest_checkpoint_falls_back(data_dir, tmp_path):
     assert ckpt.steps() == [3] and (tmp_path / "checkpoints" / "6.unreadable").is_dir()
     with open(tmp_path / "metrics.jsonl", "a") as f:
         f.write('{"step": 7, "lo')  # a line cut off by a kill
-    train.run_experiment(toy.config(data_dir), task, tmp_path)  # steps 4-6 again
+    served = []
+    with toy.serving(served.append):
+        train.run_experiment(toy.config(data_dir), task, tmp_path)
+    assert served == [3, 4, 5]  # steps 4-6 again, from checkpoint 3's data position
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 7))  # one history, not 1-6 then 4-6
 

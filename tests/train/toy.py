@@ -1,12 +1,14 @@
 """A tiny conv autoencoder task shared by the training-layer tests (deterministic: no
 sampling, no bias before batch norm, so 1-device and 4-device runs agree to rounding)."""
 
+import contextlib
+
 import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxgen import train
+from jaxgen import data, train
 
 
 class TinyAE(nn.Module):
@@ -51,3 +53,21 @@ def config(data_dir, steps=6, batch_size=16):
             },
         }
     )
+
+
+@contextlib.contextmanager
+def serving(record):
+    """Within the block, every BatchIterator calls record(position) before it serves the
+    batch at `position`: fit draws one batch per step, so the positions recorded are the
+    steps this process ran (step s reads position s - 1), from the restored position on."""
+    serve = data.BatchIterator.__next__
+
+    def recorded(self):
+        record(self.position)
+        return serve(self)
+
+    data.BatchIterator.__next__ = recorded
+    try:
+        yield
+    finally:
+        data.BatchIterator.__next__ = serve
