@@ -82,24 +82,26 @@ def evaluate(workdir, step=None, overrides=()):
     """Tables of a latent_diffusion run WORKDIR (and the comparison with eval.pixel_run) ->
     WORKDIR/eval/step_N/."""
     c, _, state = runs.restore_run(workdir, step, overrides)
-    options = dict(c.eval)
-    pixel_run = options.pop("pixel_run")
-    pixel = diffusion_eval.read_eval(pixel_run) if pixel_run else None
+    pixel = diffusion_eval.read_eval(c.eval.pixel_run) if c.eval.pixel_run else None
     denoiser, ae, _, decode = build(c)
-    return diffusion_eval.evaluate_diffusion(
+    trained = diffusion_eval.TrainedDiffusion(
         denoiser,
         diffusion.make_noise_schedule(c),
         state.ema_params,
-        common.eval_dir(workdir, state.step),
-        dataset=c.data.name,
-        image_shape=(ae.latent_dim,),
-        sample=c.sample,
+        (ae.latent_dim,),
+        c.sample,
+        c.data.name,
         data_dir=c.data.get("data_dir"),
         decode=decode,
+        seed=c.eval.seed,
+    )
+    return diffusion_eval.evaluate(
+        trained,
+        c.eval,
+        common.eval_dir(workdir, state.step),
         step=int(state.step),
         train_seconds=diffusion_eval.train_seconds_per_step(workdir, c.data.batch_size),
         compare_with=pixel,
-        **options,
     )
 
 

@@ -1,12 +1,18 @@
 """Evaluation helpers shared by the model families: the test split and batched calls over
-it, image grids, samples for FID, eval.json, parameter counts and run directories.
+it, image grids, samples for FID, eval.json, parameter counts, run directories, and the
+evaluators' protocol (one small configured unit per table or picture, ``configure`` from a
+config's eval block, ``run_evaluators``; google-research/big_vision's evaluators are the
+model).
 
 The family modules (``latent``, ``likelihood``, ``diffusion``, ``gan``, ``dip``) build their
 evaluations from these; experiments call ``eval_dir`` from their ``evaluate(workdir)``.
 """
 
+import dataclasses
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import jax
 import numpy as np
@@ -76,6 +82,63 @@ def write_results(out_dir, results):
     text = json.dumps(results, indent=2) + "\n"
     write_atomic(Path(out_dir) / "eval.json", lambda p: Path(p).write_text(text))
     return results
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluators: small configured units, one per table or picture
+
+
+@dataclasses.dataclass
+class Output:
+    """What one evaluator adds to eval.json: `results` (its entries), `labels` (metric key ->
+    human-readable name) and `files` (picture name -> file name in the output directory)."""
+
+    results: dict[str, Any] = dataclasses.field(default_factory=dict)
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    files: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+class Evaluator(Protocol):
+    """One table or picture: a frozen dataclass of its own config keys (``configure``).
+
+    ``check(subject)`` raises ValueError for options that cannot work with `subject` (the
+    trained model a family's evaluators share), before any evaluator runs; calling it with
+    (subject, key, out_dir) computes its numbers, writes its pictures to out_dir and returns
+    its ``Output``. `name` picks its PRNG key.
+    """
+
+    name: ClassVar[str]
+
+    def check(self, subject: Any) -> None: ...
+
+    def __call__(self, subject: Any, key: jax.Array | None, out_dir: Path) -> Output: ...
+
+
+E = TypeVar("E")
+
+
+def configure(evaluator: type[E], options: Mapping[str, Any], **fixed: Any) -> E:
+    """`evaluator` (a dataclass) built from the entries of `options`, a config's eval block,
+    that name its fields, and `fixed`; the other entries belong to other evaluators."""
+    names = [f.name for f in dataclasses.fields(evaluator) if f.name not in fixed]
+    return evaluator(**{k: options[k] for k in names if k in options}, **fixed)
+
+
+def run_evaluators(
+    evaluators: Sequence[Evaluator],
+    subject: Any,
+    keys: Mapping[str, jax.Array],
+    out_dir: str | Path,
+) -> Output:
+    """Runs each of `evaluators` (already checked) on `subject` with keys[its name] (None
+    without one), in order; their outputs merged in that order."""
+    merged = Output()
+    for evaluator in evaluators:
+        out = evaluator(subject, keys.get(evaluator.name), Path(out_dir))
+        merged.results.update(out.results)
+        merged.labels.update(out.labels)
+        merged.files.update(out.files)
+    return merged
 
 
 # ---------------------------------------------------------------------------------------

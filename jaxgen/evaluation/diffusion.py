@@ -1,41 +1,44 @@
 """Evaluation of diffusion models (DDPM, DDIM, classifier-free guidance, latent diffusion):
-the sample-quality tables and the pictures.
+one small evaluator per table or picture, each configured by its own few keys of a config's
+eval block (``common.configure``), and ``evaluate``, which runs those the block lists.
 
-Tables (``evaluate_diffusion`` writes them to eval.json):
+Tables (entries of eval.json):
 
-- steps table: DDIM (Song et al. 2021) with each number of steps and ancestral sampling
+- ``StepsTable``: DDIM (Song et al. 2021) with each number of steps and ancestral sampling
   over all T steps (Ho et al. 2020, Algorithm 2), each row scored by ``score``: FID,
   precision/recall and mode coverage with the dataset's classifier features
   (``metrics.evaluate_samples``), plus the sampling seconds per image;
-- guidance table (class-conditional models): per classifier-free guidance weight w (Ho &
-  Salimans 2021) the same scores and the classifier accuracy of the samples for the label
+- ``GuidanceTable`` (class-conditional models): per classifier-free guidance weight w (Ho &
+  Salimans 2022) the same scores and the classifier accuracy of the samples for the label
   they were conditioned on.
 
 Sampling time is the wall time of the compiled sampler (one ``lax.scan``), compiled ahead of
 time, so compilation is excluded; each call is waited for.
 
-Pictures: the steps grid (one row per sampler, same x_T per column), the forward process
-q(x_t | x_0), a reverse trajectory, inpainting (masked / inpainted / original) and the
-guidance grid (rows w, columns classes).
+Pictures: the tables' grids (steps.png: one row per sampler, same x_T per column;
+guidance.png: rows w, columns classes), and of pixel-space models ``ForwardPicture`` (the
+forward process q(x_t | x_0)), ``TrajectoryPicture`` (a reverse chain) and
+``InpaintingPicture`` (masked / inpainted / original).
+
+Each evaluator draws from its own PRNG key, fixed by its name (``evaluator_keys``), so
+listing or leaving out one changes no other's numbers.
 """
 
+import dataclasses
 import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.diffusion import inpaint, q_sample
-from jaxgen.evaluation.common import (
-    load_test_split,
-    num_params,
-    save_grid,
-    write_results,
-)
+from jaxgen.diffusion import NoiseSchedule, inpaint, q_sample
+from jaxgen.evaluation import common
+from jaxgen.evaluation.common import Output, load_test_split, num_params, save_grid
 from jaxgen.metrics import evaluate_samples, load_feature_net
 from jaxgen.models import diffusion
 
@@ -66,100 +69,191 @@ def score(images, dataset: str, *, seed=0, data_dir=None, metrics=DEFAULT_METRIC
     return {k: results[k] for k in names}, names
 
 
-def sampler_options(ddim_steps, ancestral: bool, num_steps: int):
-    """The (sampler, steps) rows of the steps table: DDIM with each of `ddim_steps`, then
-    ancestral sampling over all T = `num_steps` steps when `ancestral`."""
-    bad = [s for s in ddim_steps if not 1 <= s <= num_steps]
-    if bad:
-        raise ValueError(f"eval.ddim_steps {bad} out of range: DDIM takes 1..T = 1..{num_steps}.")
-    return [("ddim", int(s)) for s in ddim_steps] + ([("ddpm", num_steps)] if ancestral else [])
+@dataclasses.dataclass(frozen=True)
+class TrainedDiffusion:
+    """A trained diffusion model as the evaluators see it.
 
+    model: the noise predictor (``UNet``, or latent diffusion's denoiser); params: its (EMA)
+    parameters; image_shape: the shape of one x_0, a latent when `decode` maps samples
+    [B, *image_shape] to images (None: x_0 are the images); sample: the run's sampler (the
+    steps table uses its eta, variance and guidance_w, the trajectory picture and the
+    guidance table the sampler itself); dataset, data_dir: what the samples are scored
+    against; seed: of the evaluation's keys and scores.
+    """
 
-def steps_table(
-    build: Callable,
-    params,
-    schedule,
-    key,
-    *,
-    dataset,
-    data_dir=None,
-    ddim_steps=(10, 20, 50, 100),
-    ancestral=True,
-    eta=0.0,
-    variance="beta",
-    num_samples=10_000,
-    ancestral_num_samples=0,
-    batch_size=500,
-    seed=0,
-    num_columns=10,
-):
-    """(rows, labels, grid): per (sampler, steps) of ``sampler_options`` a row {sampler,
-    steps, num_samples, seconds_per_image, scores} of num_samples samples (the ancestral
-    row: ancestral_num_samples unless 0, as its T steps cost most; FID is biased upward
-    at fewer samples, so then every row also has the FID of its first ancestral_num_samples
-    samples, 'fid_ancestral_n_*'); `grid` [rows * num_columns, ...] holds each row's first
-    `num_columns` samples (every sampler starts from the same x_T), None without rows.
-    build(reverse) -> jitted (params, key) -> [batch_size, H, W, C] images
-    (``diffusion.make_sampler``)."""
-    rows, labels, grid = [], {}, []
-    m = ancestral_num_samples if ancestral and ancestral_num_samples < num_samples else 0
-    for sampler, steps in sampler_options(ddim_steps, ancestral, schedule.num_steps):
-        reverse = diffusion.reverse_process(
-            sampler, schedule, num_steps=steps, eta=eta, variance=variance
+    model: Any
+    schedule: NoiseSchedule
+    params: Any
+    image_shape: tuple[int, ...]
+    sample: diffusion.SampleOptions
+    dataset: str
+    data_dir: str | None = None
+    decode: Callable | None = None
+    seed: int = 0
+
+    @property
+    def conditional(self) -> bool:
+        return self.model.num_classes is not None
+
+    def score(self, images, metrics=DEFAULT_METRICS, labels=None):
+        """``score`` of `images` against this model's dataset."""
+        options = {"seed": self.seed, "data_dir": self.data_dir, "labels": labels}
+        return score(images, self.dataset, metrics=metrics, **options)
+
+    def test_images(self, num_examples: int) -> np.ndarray:
+        """The first `num_examples` test images [N, H, W, C] in [-1, 1]."""
+        return load_test_split(self.dataset, self.data_dir, num_examples)[0]
+
+    def sampler(self, reverse: Callable, batch_size: int) -> Callable:
+        """``diffusion.make_sampler`` of `batch_size` images drawn by `reverse`, guided with
+        the run's guidance_w: jit of (params, key[, guidance_w]) -> images."""
+        guidance_w, decode = self.sample.guidance_w, self.decode
+        return diffusion.make_sampler(
+            self.model, reverse, self.image_shape, batch_size, guidance_w=guidance_w, decode=decode
         )
-        compiled = build(reverse).lower(params, key).compile()
-        n = (sampler == "ddpm" and ancestral_num_samples) or num_samples
-        images, seconds = timed_draw(lambda k, c=compiled: c(params, k), n, batch_size, key)
-        scores, labels = score(images, dataset, seed=seed, data_dir=data_dir)
-        if m:  # the ancestral row's own FID is already on m samples: not scored twice
-            options = {"seed": seed, "data_dir": data_dir, "metrics": ("fid",)}
-            subset, names = (scores, labels) if n == m else score(images[:m], dataset, **options)
-            fid = next(k for k in names if k.startswith("fid_"))
-            scores["fid_ancestral_n" + fid[3:]] = subset[fid]
-            labels["fid_ancestral_n" + fid[3:]] = f"{names[fid]}, first {m} samples"
-        row = {"sampler": sampler, "steps": steps, "num_samples": n, "seconds_per_image": seconds}
-        rows.append({**row, **scores})
-        grid.append(images[:num_columns])
-    return rows, labels, np.concatenate(grid) if grid else None
 
 
-def guidance_table(
-    model,
-    reverse,
-    params,
-    key,
-    image_shape,
-    *,
-    dataset,
-    data_dir=None,
-    guidance_ws=(0.0, 0.5, 1.0, 2.0, 4.0),
-    num_samples=10_000,
-    batch_size=500,
-    seed=0,
-):
-    """(rows, labels, grid) of a class-conditional model: per guidance weight w a row {w,
-    num_samples, seconds_per_image, accuracy, scores}, where accuracy is the fraction of
-    samples whose feature classifier argmax is their conditioning label; `grid` [len(ws) *
-    K, ...] holds each w's first K samples (classes 0..K-1, the same x_T per column for
-    every w)."""
-    k = model.num_classes
-    sample = diffusion.make_sampler(model, reverse, image_shape, batch_size)
-    compiled = sample.lower(params, key, 0.0).compile()  # one compilation for every w
-    y_batch = np.asarray(diffusion.sample_labels(model, batch_size))  # every batch's labels
-    y = np.tile(y_batch, -(-num_samples // batch_size))[:num_samples]
-    rows, labels, grid = [], {}, []
-    for w in guidance_ws:
-        draw = lambda key_i, w=float(w): compiled(params, key_i, w)
-        images, seconds = timed_draw(draw, num_samples, batch_size, key)
-        scores, labels = score(images, dataset, seed=seed, data_dir=data_dir, labels=y)
-        row = {"guidance_w": float(w), "num_samples": num_samples, "seconds_per_image": seconds}
-        rows.append({**row, **scores})
-        grid.append(images[:k])
-    return rows, labels, np.concatenate(grid)
+def check_sample_sizes(num_samples: int, batch_size: int, ancestral_num_samples: int = 0):
+    """ValueError unless every table row has >= 2 samples and batches >= 1."""
+    if min(num_samples, ancestral_num_samples or num_samples) < 2 or batch_size < 1:
+        raise ValueError(
+            f"eval.num_samples={num_samples} and eval.ancestral_num_samples="
+            f"{ancestral_num_samples} must be >= 2 (ancestral_num_samples 0: as many), "
+            f"eval.batch_size={batch_size} >= 1."
+        )
 
 
 # ---------------------------------------------------------------------------------------
-# Pictures
+# Tables
+
+
+@dataclasses.dataclass(frozen=True)
+class StepsTable:
+    """The steps table: per (sampler, steps) of ``rows_sampled`` a row {sampler, steps,
+    num_samples, seconds_per_image, scores} of `num_samples` samples (the ancestral row:
+    `ancestral_num_samples` unless 0, as its T steps cost most; FID is biased upward at
+    fewer samples, so then every row also has the FID of its first ancestral_num_samples
+    samples, 'fid_ancestral_n_*'). With `picture`, steps.png: each row's first
+    `num_columns` samples (every sampler starts from the same x_T)."""
+
+    name: ClassVar[str] = "steps"
+    ddim_steps: Sequence[int] = (10, 20, 50, 100)
+    ancestral: bool = True  # also Algorithm 2 over all T steps
+    num_samples: int = 10_000
+    ancestral_num_samples: int = 0
+    batch_size: int = 500
+    picture: bool = True
+    num_columns: int = 10
+
+    def rows_sampled(self, num_steps: int) -> list[tuple[str, int]]:
+        """The (sampler, steps) rows: DDIM with each of ddim_steps, then ancestral sampling
+        over all T = `num_steps` steps when `ancestral`."""
+        bad = [s for s in self.ddim_steps if not 1 <= s <= num_steps]
+        if bad:
+            raise ValueError(
+                f"eval.ddim_steps {bad} out of range: DDIM takes 1..T = 1..{num_steps}."
+            )
+        ddpm = [("ddpm", num_steps)] if self.ancestral else []
+        return [("ddim", int(s)) for s in self.ddim_steps] + ddpm
+
+    def check(self, m: TrainedDiffusion) -> None:
+        self.rows_sampled(m.schedule.num_steps)
+        check_sample_sizes(self.num_samples, self.batch_size, self.ancestral_num_samples)
+
+    def table(
+        self,
+        build: Callable,
+        params,
+        schedule: NoiseSchedule,
+        key: jax.Array,
+        *,
+        eta: float,
+        variance: str,
+        score: Callable,
+    ):
+        """(rows, labels, grid [rows * num_columns, ...] or None without rows).
+        build(reverse) -> jitted (params, key) -> [batch_size, ...] images
+        (``TrainedDiffusion.sampler``); score(images[, metrics=]) -> (scores, labels)."""
+        rows, labels, grid = [], {}, []
+        n_ancestral = self.ancestral_num_samples
+        m = n_ancestral if self.ancestral and n_ancestral < self.num_samples else 0
+        for sampler, steps in self.rows_sampled(schedule.num_steps):
+            reverse = diffusion.reverse_process(
+                sampler, schedule, num_steps=steps, eta=eta, variance=variance
+            )
+            compiled = build(reverse).lower(params, key).compile()
+            n = (sampler == "ddpm" and n_ancestral) or self.num_samples
+            draw = lambda k, c=compiled: c(params, k)
+            images, seconds = timed_draw(draw, n, self.batch_size, key)
+            scores, labels = score(images)
+            if m:  # the ancestral row's own FID is already on m samples: not scored twice
+                subset, names = (scores, labels) if n == m else score(images[:m], metrics=("fid",))
+                fid = next(k for k in names if k.startswith("fid_"))
+                scores["fid_ancestral_n" + fid[3:]] = subset[fid]
+                labels["fid_ancestral_n" + fid[3:]] = f"{names[fid]}, first {m} samples"
+            row = {"sampler": sampler, "steps": steps, "num_samples": n}
+            rows.append({**row, "seconds_per_image": seconds, **scores})
+            grid.append(images[: self.num_columns])
+        return rows, labels, np.concatenate(grid) if grid else None
+
+    def __call__(self, m: TrainedDiffusion, key: jax.Array, out_dir: Path) -> Output:
+        build = functools.partial(m.sampler, batch_size=self.batch_size)
+        options = {"eta": m.sample.eta, "variance": m.sample.variance, "score": m.score}
+        rows, labels, grid = self.table(build, m.params, m.schedule, key, **options)
+        files = {}
+        if self.picture and rows:
+            save_grid(out_dir / "steps.png", grid, len(grid) // len(rows))
+            files["steps"] = "steps.png"
+        return Output({"steps_table": rows}, labels, files)
+
+
+@dataclasses.dataclass(frozen=True)
+class GuidanceTable:
+    """The guidance table of a class-conditional model, drawn by the run's sampler: per
+    guidance weight w a row {guidance_w, num_samples, seconds_per_image, accuracy, scores},
+    where accuracy is the fraction of samples whose feature classifier argmax is their
+    conditioning label. With `picture`, guidance.png: each w's first K samples (classes
+    0..K-1, the same x_T per column for every w)."""
+
+    name: ClassVar[str] = "guidance"
+    guidance_ws: Sequence[float] = (0.0, 0.5, 1.0, 2.0, 4.0)
+    num_samples: int = 10_000
+    batch_size: int = 500
+    picture: bool = True
+
+    def check(self, m: TrainedDiffusion) -> None:
+        check_sample_sizes(self.num_samples, self.batch_size)
+        if self.batch_size % m.model.num_classes:
+            raise ValueError(
+                f"eval.batch_size={self.batch_size} must be a multiple of the "
+                f"{m.model.num_classes} classes: each batch of the guidance table cycles "
+                "through them."
+            )
+
+    def __call__(self, m: TrainedDiffusion, key: jax.Array, out_dir: Path) -> Output:
+        k = m.model.num_classes
+        reverse = diffusion.configured_reverse(m.sample, m.schedule)
+        compiled = m.sampler(reverse, self.batch_size).lower(m.params, key, 0.0).compile()
+        y_batch = np.asarray(diffusion.sample_labels(m.model, self.batch_size))  # per batch
+        y = np.tile(y_batch, -(-self.num_samples // self.batch_size))[: self.num_samples]
+        rows, labels, grid = [], {}, []
+        for w in self.guidance_ws:  # one compilation for every w
+            draw = lambda key_i, w=float(w): compiled(m.params, key_i, w)
+            images, seconds = timed_draw(draw, self.num_samples, self.batch_size, key)
+            scores, labels = m.score(images, labels=y)
+            row = {"guidance_w": float(w), "num_samples": self.num_samples}
+            rows.append({**row, "seconds_per_image": seconds, **scores})
+            grid.append(images[:k])
+        files = {}
+        if self.picture:
+            save_grid(out_dir / "guidance.png", np.concatenate(grid), k)
+            files["guidance"] = "guidance.png"
+        sampler = f"{m.sample.sampler} {m.sample.num_steps} steps"
+        return Output({"guidance_table": rows, "guidance_sampler": sampler}, labels, files)
+
+
+# ---------------------------------------------------------------------------------------
+# Pictures of pixel-space models
 
 
 def forward_process_rows(schedule, x_0, ts, key):
@@ -221,11 +315,89 @@ def inpainting_rows(eps_fn, schedule, x_0, mask, key, variance="beta", resample=
 
 def unconditional_eps_fn(model, params):
     """eps_theta(x_t, t) of the unconditional model: the network, or a class-conditional one
-    given the learned empty class (Ho & Salimans 2021: one network, both models)."""
+    given the learned empty class (Ho & Salimans 2022: one network, both models)."""
     eps_fn = diffusion.eps_fn_y(model, params)
     if model.num_classes is None:
         return eps_fn
     return lambda x_t, t: eps_fn(x_t, t, jnp.full(t.shape, model.null_label))
+
+
+@dataclasses.dataclass(frozen=True)
+class ForwardPicture:
+    """forward.png: `num_rows` test images x_0, each followed by x_t ~ q(x_t | x_0) at the
+    indices of ``frame_indices(T, num_frames)`` (one eps per image); eval.json's forward_t:
+    the paper's t of each column, 0 for the data x_0."""
+
+    name: ClassVar[str] = "forward"
+    num_rows: int = 8
+    num_frames: int = 10
+
+    def check(self, m: TrainedDiffusion) -> None:
+        pass
+
+    def __call__(self, m: TrainedDiffusion, key: jax.Array, out_dir: Path) -> Output:
+        ts = frame_indices(m.schedule.num_steps, self.num_frames)
+        images = jnp.asarray(m.test_images(self.num_rows))
+        rows = forward_process_rows(m.schedule, images, ts, key)
+        save_grid(out_dir / "forward.png", rows, 1 + len(ts))
+        return Output({"forward_t": [0, *(ts + 1).tolist()]}, files={"forward": "forward.png"})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrajectoryPicture:
+    """trajectory.png: `num_rows` chains of the run's sampler (guided as it samples), each
+    x_T and then x after the steps of ``frame_indices(S, num_frames)``."""
+
+    name: ClassVar[str] = "trajectory"
+    num_rows: int = 8
+    num_frames: int = 10
+
+    def check(self, m: TrainedDiffusion) -> None:
+        pass
+
+    def __call__(self, m: TrainedDiffusion, key: jax.Array, out_dir: Path) -> Output:
+        shape = m.test_images(self.num_rows).shape  # as many chains as the other pictures' rows
+        reverse = diffusion.configured_reverse(m.sample, m.schedule, trajectory=True)
+        key_T, key_chain = jax.random.split(key)
+        eps_fn = diffusion.sample_eps_fn(m.model, m.params, shape[0], m.sample.guidance_w)
+        x_T = jax.random.normal(key_T, shape)
+        rows, steps_done = trajectory_rows(reverse, eps_fn, x_T, key_chain, self.num_frames)
+        save_grid(out_dir / "trajectory.png", rows, len(steps_done))
+        what = f"x_T, then x after steps {steps_done[1:]} of {m.sample.sampler}"
+        return Output({"trajectory": what}, files={"trajectory": "trajectory.png"})
+
+
+@dataclasses.dataclass(frozen=True)
+class InpaintingPicture:
+    """inpainting.png: rows of `num_rows` test images masked by ``inpainting_mask``
+    (`inpaint_mask`: the unknown region), inpainted by RePaint with U = `inpaint_resample`
+    passes per step (the unconditional model), and the originals."""
+
+    name: ClassVar[str] = "inpainting"
+    num_rows: int = 8
+    inpaint_mask: str = "right"
+    inpaint_resample: int = 10
+
+    def check(self, m: TrainedDiffusion) -> None:
+        inpainting_mask(self.inpaint_mask, 1, 1)
+        if self.inpaint_resample < 1:
+            raise ValueError(
+                f"eval.inpaint_resample={self.inpaint_resample}: RePaint's U counts denoising "
+                "passes per step, >= 1."
+            )
+
+    def __call__(self, m: TrainedDiffusion, key: jax.Array, out_dir: Path) -> Output:
+        images = m.test_images(self.num_rows)
+        mask = inpainting_mask(self.inpaint_mask, *images.shape[1:3])
+        eps_fn = unconditional_eps_fn(m.model, m.params)
+        options = {"variance": m.sample.variance, "resample": self.inpaint_resample}
+        rows = inpainting_rows(eps_fn, m.schedule, images, mask, key, **options)
+        save_grid(out_dir / "inpainting.png", rows, len(images))
+        what = (
+            f"rows: masked ({self.inpaint_mask}), inpainted (RePaint, U = "
+            f"{self.inpaint_resample}), original"
+        )
+        return Output({"inpainting": what}, files={"inpainting": "inpainting.png"})
 
 
 # ---------------------------------------------------------------------------------------
@@ -272,8 +444,24 @@ def compare(results, pixel):
     return {**{k: {"latent": results[k], "pixel": pixel[k]} for k in COMPARED}, "rows": rows}
 
 
-PICTURES = ("steps", "forward", "trajectory", "inpainting", "guidance")
-PIXEL_PICTURES = ("forward", "trajectory", "inpainting")  # of pixel-space models only
+def check_comparable(pixel, steps: StepsTable, num_steps: int, feature_net: str) -> None:
+    """ValueError unless this evaluation has a steps table and scores with the same feature
+    network as the `pixel` results it is compared with."""
+    if not steps.rows_sampled(num_steps):
+        raise ValueError("Nothing to compare: set eval.ddim_steps or eval.ancestral.")
+    if pixel.get("feature_net") != feature_net:
+        raise ValueError(
+            f"The run to compare with was scored with {pixel.get('feature_net')} on "
+            f"{pixel['dataset']}, this one is {feature_net}: evaluate both alike."
+        )
+
+
+PIXEL_PICTURES = {  # pictures of pixel-space models only
+    "forward": ForwardPicture,
+    "trajectory": TrajectoryPicture,
+    "inpainting": InpaintingPicture,
+}
+PICTURES = ("steps", *PIXEL_PICTURES, "guidance")
 
 
 def check_pictures(pictures, *, conditional: bool, pixel_space: bool):
@@ -288,160 +476,72 @@ def check_pictures(pictures, *, conditional: bool, pixel_space: bool):
         raise ValueError(f"Pictures {latent} show pixel-space diffusion; a latent model has none.")
 
 
-def evaluate_diffusion(
-    model,
-    schedule,
-    params,
-    out_dir,
-    *,
-    dataset,
-    image_shape,
-    sample,
-    data_dir=None,
-    decode=None,
-    step=None,
-    train_seconds=None,
-    compare_with=None,
-    seed=0,
-    num_samples=10_000,
-    ancestral_num_samples=0,
-    batch_size=500,
-    ddim_steps=(10, 20, 50, 100),
-    ancestral=True,
-    guidance_ws=(0.0, 0.5, 1.0, 2.0, 4.0),
-    pictures=("steps", "forward", "trajectory", "inpainting"),
-    num_rows=8,
-    num_frames=10,
-    inpaint_mask="right",
-    inpaint_resample=10,
-):
-    """A diffusion model's tables and pictures to out_dir, eval.json last; returns the results.
+def evaluators(
+    options: Mapping[str, Any], *, conditional: bool, pixel_space: bool
+) -> list[common.Evaluator]:
+    """The evaluators an eval block `options` lists, each configured by its own keys: the
+    steps table (empty without ddim_steps and ancestral), a class-conditional model's
+    guidance table (unless guidance_ws is empty), and the pixel pictures of
+    options['pictures'] ('steps' and 'guidance' there are the two tables' grids)."""
+    pictures = options["pictures"]
+    check_pictures(pictures, conditional=conditional, pixel_space=pixel_space)
+    units = [common.configure(StepsTable, options, picture="steps" in pictures)]
+    if conditional:
+        guidance = common.configure(GuidanceTable, options, picture="guidance" in pictures)
+        units += [guidance] if guidance.guidance_ws else []
+    units += [
+        common.configure(unit, options) for p, unit in PIXEL_PICTURES.items() if p in pictures
+    ]
+    return units
 
-    model: a noise predictor (``UNet``, or latent diffusion's denoiser with `decode` mapping
-    its samples [B, *image_shape] to images); sample: the run's sampling options (sampler,
-    num_steps, eta, variance, guidance_w): the steps table uses eta, variance and guidance_w,
-    the trajectory picture the sampler itself. train_seconds: seconds per training step.
-    compare_with: the results of a pixel-space model's evaluation to ``compare`` with.
-    """
-    conditional = model.num_classes is not None
-    check_pictures(pictures, conditional=conditional, pixel_space=decode is None)
-    has_steps_table = bool(sampler_options(ddim_steps, ancestral, schedule.num_steps))
-    if compare_with is not None and not has_steps_table:
-        raise ValueError("Nothing to compare: set eval.ddim_steps or eval.ancestral.")
-    inpainting_mask(inpaint_mask, 1, 1)
-    if conditional and guidance_ws and batch_size % model.num_classes:
-        raise ValueError(
-            f"eval.batch_size={batch_size} must be a multiple of the {model.num_classes} "
-            "classes: each batch of the guidance table cycles through them."
-        )
-    if min(num_samples, ancestral_num_samples or num_samples) < 2 or batch_size < 1:
-        raise ValueError(
-            f"eval.num_samples={num_samples} and eval.ancestral_num_samples="
-            f"{ancestral_num_samples} must be >= 2 (ancestral_num_samples 0: as many), "
-            f"eval.batch_size={batch_size} >= 1."
-        )
-    feature_net = load_feature_net(dataset).id
-    if compare_with is not None and compare_with.get("feature_net") != feature_net:
-        raise ValueError(
-            f"The run to compare with was scored with {compare_with.get('feature_net')} on "
-            f"{compare_with['dataset']}, this one is {feature_net}: evaluate both alike."
-        )
-    out_dir = Path(out_dir)
-    table_key, guidance_key, picture_key = jax.random.split(jax.random.PRNGKey(seed), 3)
-    options = {"dataset": dataset, "data_dir": data_dir, "seed": seed}
-    sizes = {"num_samples": num_samples, "batch_size": batch_size}
 
-    def build(reverse):
-        return diffusion.make_sampler(
-            model, reverse, image_shape, batch_size, guidance_w=sample.guidance_w, decode=decode
-        )
-
-    rows, labels, grid = steps_table(
-        build,
-        params,
-        schedule,
-        table_key,
-        ddim_steps=ddim_steps,
-        ancestral=ancestral,
-        ancestral_num_samples=ancestral_num_samples,
-        eta=sample.eta,
-        variance=sample.variance,
-        **options,
-        **sizes,
-    )
-    results = {
-        "dataset": dataset,
-        "step": step,
-        "num_params": num_params(params),
-        "seed": seed,
-        "feature_net": feature_net,
-        "num_samples": num_samples,
-        "train_seconds_per_step": train_seconds,
-        "steps_table": rows,
+def evaluator_keys(seed: int) -> dict[str, jax.Array]:
+    """Each evaluator's PRNG key, by name, from the root key of `seed`."""
+    steps, guidance, pictures = jax.random.split(jax.random.PRNGKey(seed), 3)
+    forward, trajectory, inpainting = jax.random.split(pictures, 3)
+    return {
+        "steps": steps,
+        "guidance": guidance,
+        "forward": forward,
+        "trajectory": trajectory,
+        "inpainting": inpainting,
     }
-    files = {}
-    if "steps" in pictures and has_steps_table:
-        save_grid(out_dir / "steps.png", grid, len(grid) // len(rows))
-        files["steps"] = "steps.png"
-    if conditional and guidance_ws:
-        reverse = diffusion.configured_reverse(sample, schedule)
-        g_rows, g_labels, g_grid = guidance_table(
-            model, reverse, params, guidance_key, image_shape, guidance_ws=guidance_ws,
-            **options, **sizes,
-        )  # fmt: skip
-        results["guidance_table"] = g_rows
-        results["guidance_sampler"] = f"{sample.sampler} {sample.num_steps} steps"
-        labels = {**labels, **g_labels}
-        if "guidance" in pictures:
-            save_grid(out_dir / "guidance.png", g_grid, model.num_classes)
-            files["guidance"] = "guidance.png"
-    if set(pictures) & set(PIXEL_PICTURES):
-        images = load_test_split(dataset, data_dir, num_rows)[0]
-        picture_files, columns = pixel_pictures(
-            model, schedule, params, out_dir, picture_key, images, sample, pictures,
-            num_frames=num_frames, inpaint_mask=inpaint_mask, inpaint_resample=inpaint_resample,
-        )  # fmt: skip
-        files.update(picture_files)
-        results.update(columns)
-    results = {**results, "labels": labels, "files": files}
+
+
+def evaluate(
+    m: TrainedDiffusion,
+    options: Mapping[str, Any],
+    out_dir: str | Path,
+    *,
+    step: int | None = None,
+    train_seconds: float | None = None,
+    compare_with: dict | None = None,
+) -> dict:
+    """Runs the ``evaluators`` of eval block `options` on `m`, every one checked before any
+    samples are drawn, and writes their pictures and eval.json (the run's numbers: `step`,
+    parameters, `train_seconds` per training step; each evaluator's entries, labels and
+    files; with `compare_with`, the results of a pixel-space evaluation, the ``compare``
+    table) to out_dir, eval.json last. Returns the results."""
+    units = evaluators(options, conditional=m.conditional, pixel_space=m.decode is None)
+    for unit in units:
+        unit.check(m)
+    steps = units[0]
+    feature_net = load_feature_net(m.dataset).id
+    if compare_with is not None:
+        check_comparable(compare_with, steps, m.schedule.num_steps, feature_net)
+    out = common.run_evaluators(units, m, evaluator_keys(m.seed), out_dir)
+    results = {
+        "dataset": m.dataset,
+        "step": step,
+        "num_params": num_params(m.params),
+        "seed": m.seed,
+        "feature_net": feature_net,
+        "num_samples": steps.num_samples,
+        "train_seconds_per_step": train_seconds,
+        **out.results,
+        "labels": out.labels,
+        "files": out.files,
+    }
     if compare_with is not None:
         results["comparison"] = compare(results, compare_with)
-    return write_results(out_dir, results)
-
-
-def pixel_pictures(
-    model, schedule, params, out_dir, key, images, sample, pictures, *, num_frames,
-    inpaint_mask, inpaint_resample,
-):  # fmt: skip
-    """The forward-process, trajectory and inpainting pictures of `pictures` to out_dir, one
-    row per test image of `images` (one chain per row for the trajectory): ({name: file},
-    {what the columns show})."""
-    files, columns = {}, {}
-    key_forward, key_trajectory, key_inpaint = jax.random.split(key, 3)
-    if "forward" in pictures:
-        ts = frame_indices(schedule.num_steps, num_frames)
-        rows = forward_process_rows(schedule, jnp.asarray(images), ts, key_forward)
-        save_grid(out_dir / "forward.png", rows, 1 + len(ts))
-        files["forward"] = "forward.png"
-        columns["forward_t"] = [0, *(ts + 1).tolist()]  # the paper's t; 0: the data x_0
-    if "trajectory" in pictures:
-        reverse = diffusion.configured_reverse(sample, schedule, trajectory=True)
-        key_T, key_chain = jax.random.split(key_trajectory)
-        eps_fn = diffusion.sample_eps_fn(model, params, len(images), sample.guidance_w)
-        x_T = jax.random.normal(key_T, images.shape)
-        rows, steps_done = trajectory_rows(reverse, eps_fn, x_T, key_chain, num_frames)
-        save_grid(out_dir / "trajectory.png", rows, len(steps_done))
-        files["trajectory"] = "trajectory.png"
-        columns["trajectory"] = f"x_T, then x after steps {steps_done[1:]} of {sample.sampler}"
-    if "inpainting" in pictures:
-        mask = inpainting_mask(inpaint_mask, *images.shape[1:3])
-        eps_fn = unconditional_eps_fn(model, params)
-        rows = inpainting_rows(
-            eps_fn, schedule, images, mask, key_inpaint, sample.variance, inpaint_resample
-        )
-        save_grid(out_dir / "inpainting.png", rows, len(images))
-        files["inpainting"] = "inpainting.png"
-        columns["inpainting"] = (
-            f"rows: masked ({inpaint_mask}), inpainted (RePaint, U = {inpaint_resample}), original"
-        )
-    return files, columns
+    return common.write_results(out_dir, results)

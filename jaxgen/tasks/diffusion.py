@@ -138,16 +138,20 @@ def pixel_task(c):
 def evaluate(workdir, step=None, overrides=()):
     """Tables and pictures of a ddpm or ddpm_cond run WORKDIR -> WORKDIR/eval/step_N/."""
     c, _, state = runs.restore_run(workdir, step, overrides)
-    return diffusion_eval.evaluate_diffusion(
+    trained = diffusion_eval.TrainedDiffusion(
         make_model(c),
         make_noise_schedule(c),
         state.ema_params,
-        common.eval_dir(workdir, state.step),
-        dataset=c.data.name,
-        image_shape=data.dataset_spec(c.data.name).shape,
-        sample=c.sample,
+        data.dataset_spec(c.data.name).shape,
+        c.sample,
+        c.data.name,
         data_dir=c.data.get("data_dir"),
+        seed=c.eval.seed,
+    )
+    return diffusion_eval.evaluate(
+        trained,
+        c.eval,
+        common.eval_dir(workdir, state.step),
         step=int(state.step),
         train_seconds=diffusion_eval.train_seconds_per_step(workdir, c.data.batch_size),
-        **c.eval,
     )

@@ -3,6 +3,7 @@ pure picture, timing and comparison functions against closed forms, the eval ent
 a trained ddpm_cond run (tables, pictures), latent diffusion on a trained VAE (training,
 decoded samples, its evaluation compared with a pixel-space one) and the errors of both."""
 
+import functools
 import json
 
 import jax
@@ -11,12 +12,13 @@ import numpy as np
 import pytest
 
 from jaxgen import train
-from jaxgen.cli import load_experiment
 from jaxgen.diffusion import make_schedule
 from jaxgen.evaluation import common
 from jaxgen.evaluation import diffusion as diffusion_eval
 from jaxgen.metrics import load_feature_net
 from jaxgen.models import hvae, latent_diffusion
+from jaxgen.runs import load_experiment
+from jaxgen.tasks import diffusion as ddpm
 
 from .helpers import tiny_config
 
@@ -78,10 +80,11 @@ def test_steps_table_also_scores_every_row_on_the_ancestral_rows_sample_count(da
     samples equals `score` of those images (the ancestral row's: its own FID)."""
     key = jax.random.key(0)
     images = lambda params, k: params * jax.random.uniform(k, (10, 8, 8, 1), minval=-1.0)  # noqa: E731
-    rows, labels, _ = diffusion_eval.steps_table(
-        lambda reverse: jax.jit(images), 0.9, make_schedule("linear", T), key, dataset="digits",
-        data_dir=data_dir, ddim_steps=(2,), num_samples=20, ancestral_num_samples=12,
-        batch_size=10,
+    table = diffusion_eval.StepsTable((2,), num_samples=20, ancestral_num_samples=12, batch_size=10)
+    score = functools.partial(diffusion_eval.score, dataset="digits", data_dir=data_dir)
+    rows, labels, _ = table.table(
+        lambda reverse: jax.jit(images), 0.9, make_schedule("linear", T), key, eta=0.0,
+        variance="beta", score=score,
     )  # fmt: skip
     drawn, _ = diffusion_eval.timed_draw(lambda k: images(0.9, k), 20, 10, key)
     options = {"data_dir": data_dir, "metrics": ("fid",)}
@@ -157,12 +160,16 @@ def test_eval_entry_writes_the_tables_and_pictures(cond_eval):
 
 def test_eval_errors_before_sampling(data_dir, tmp_path):
     c = tiny_config(load_experiment("ddpm_cond"), data_dir)
-    model = load_experiment("ddpm").make_model(c)  # with num_classes
+    model = ddpm.make_model(c)  # with num_classes
     schedule = make_schedule("linear", T)
 
-    def evaluate(model=model, **options):  # no parameters: nothing may be sampled
-        options = {"dataset": "digits", "image_shape": (8, 8, 1), "sample": c.sample, **options}
-        return diffusion_eval.evaluate_diffusion(model, schedule, None, tmp_path, **options)
+    def evaluate(model=model, decode=None, compare_with=None, **options):
+        # no parameters: nothing may be sampled
+        trained = diffusion_eval.TrainedDiffusion(
+            model, schedule, None, (8, 8, 1), c.sample, "digits", decode=decode
+        )
+        options = {**c.eval, **options}
+        return diffusion_eval.evaluate(trained, options, tmp_path, compare_with=compare_with)
 
     with pytest.raises(ValueError, match=r"ddim_steps \[500\] out of range: .* 1..T = 1..100"):
         evaluate(ddim_steps=(2, 500))
@@ -176,6 +183,8 @@ def test_eval_errors_before_sampling(data_dir, tmp_path):
         evaluate(ancestral_num_samples=1)
     with pytest.raises(ValueError, match="Unknown inpainting mask 'top'"):
         evaluate(inpaint_mask="top")
+    with pytest.raises(ValueError, match="eval.inpaint_resample=0: RePaint's U counts"):
+        evaluate(inpaint_resample=0)
     with pytest.raises(ValueError, match="batch_size=12 must be a multiple of the 10 classes"):
         evaluate(guidance_ws=(1.0,), batch_size=12)
     with pytest.raises(ValueError, match="Nothing to compare: set eval.ddim_steps"):
@@ -183,6 +192,26 @@ def test_eval_errors_before_sampling(data_dir, tmp_path):
     with pytest.raises(ValueError, match="scored with digits_classifier/v0 on digits"):
         evaluate(compare_with={"dataset": "digits", "feature_net": "digits_classifier/v0"})
     assert not any(tmp_path.iterdir())
+
+
+def test_evaluators_are_the_listed_tables_and_pictures_with_their_own_keys(data_dir):
+    c = tiny_config(load_experiment("ddpm_cond"), data_dir)
+    c.eval.update({"num_samples": 30, "batch_size": 20, "num_rows": 3, "inpaint_resample": 2})
+    e = diffusion_eval
+    assert e.evaluators(c.eval, conditional=True, pixel_space=True) == [
+        e.StepsTable((10, 20, 50, 100), ancestral=True, num_samples=30, batch_size=20),
+        e.GuidanceTable((0.0, 0.5, 1.0, 2.0, 4.0), num_samples=30, batch_size=20),
+        e.ForwardPicture(num_rows=3, num_frames=10),
+        e.TrajectoryPicture(num_rows=3, num_frames=10),
+        e.InpaintingPicture(num_rows=3, inpaint_mask="right", inpaint_resample=2),
+    ]
+    c.eval.update({"pictures": ("inpainting",), "guidance_ws": (), "ddim_steps": (5,)})
+    assert e.evaluators(c.eval, conditional=True, pixel_space=True) == [
+        e.StepsTable((5,), num_samples=30, batch_size=20, picture=False),
+        e.InpaintingPicture(num_rows=3, inpaint_mask="right", inpaint_resample=2),
+    ]
+    keys = e.evaluator_keys(0)  # one key per evaluator, each a different stream
+    assert len({tuple(np.asarray(jax.random.key_data(k)).ravel()) for k in keys.values()}) == 5
 
 
 def test_latent_diffusion_trains_decodes_and_compares(data_dir, tmp_path):
