@@ -10,9 +10,12 @@ Numbers (``likelihood_metrics``, ``reconstruction_metrics``, ``vq_metrics``):
 - reconstruction MSE on the [-1, 1] scale (decoder mean at the posterior mean);
 - for VQ-VAE, the codebook perplexity and number of codes used over the test split.
 
-Pictures (``write_pictures``): prior samples, reconstructions, latent interpolation between
-test images, latent arithmetic with class means, one-dimension-at-a-time latent traversals,
-the scatter of test-set posterior means coloured by class and the decoded latent manifold.
+A VAE's evaluation (``evaluate``) runs one small evaluator per table or picture, each
+configured by its own few keys of the config's eval block (``evaluators``): the likelihood
+table, the latent statistics (per-dimension KL, active units), and the pictures: prior
+samples, reconstructions, latent interpolation between test images, latent arithmetic with
+class means, one-dimension-at-a-time latent traversals, the scatter of test-set posterior
+means coloured by class and the decoded latent manifold; and samples.npz for FID.
 
 Part of the evaluation layer, above the models (it imports ``jaxgen.metrics`` and the image
 writers of ``jaxgen.train``); the helpers it shares with the other families (test split,
@@ -23,8 +26,9 @@ batching, grids, eval.json) are in ``evaluation.common``. Experiments call it fr
 import dataclasses
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -33,9 +37,13 @@ from jax import lax
 
 from jaxgen import data, losses
 from jaxgen.evaluation.common import (
+    Evaluator,
+    Output,
     batched,
+    configure,
     load_test_split,
     num_params,
+    run_evaluators,
     save_grid,
     write_results,
     write_samples_npz,
@@ -298,170 +306,308 @@ def class_names(dataset):
     return [str(c) for c in range(data.dataset_spec(dataset).num_classes)]
 
 
-PICTURES = (
-    "samples",
-    "reconstructions",
-    "interpolation",
-    "arithmetic",
-    "traversal",
-    "scatter",
-    "manifold",
-)
+# ---------------------------------------------------------------------------------------
+# Evaluators: one per table or picture
 
 
-def write_pictures(
-    lm,
-    params,
-    images,
-    labels,
-    out_dir,
-    key,
-    *,
-    pictures=("samples", "reconstructions"),
-    dataset="digits",
-    num_rows=8,
-    num_steps=8,
-    arithmetic_classes=(9, 7),
-    traversal_range=3.0,
-    traversal_dims=10,
-    manifold_size=15,
-    batch_size=250,
-):
-    """Writes the PNGs named in `pictures` (a subset of PICTURES) to out_dir and returns
-    {name: file name} plus the latent statistics the pictures use (per-dimension KL,
-    active units). Latent pictures need `lm.encode`/`lm.decode`. Every network call goes
-    through `batched` with `batch_size` rows, so each function compiles once."""
+@dataclasses.dataclass(frozen=True)
+class TrainedLatent:
+    """A trained latent-variable model as the evaluators see it: its functions (``LatentModel``)
+    and (EMA) parameters, the test split they are evaluated on (the first `num_examples`
+    images of `dataset`, 0: all), the rows of every batched network call (each function
+    compiles once) and the evaluation's seed."""
+
+    lm: LatentModel
+    params: Any
+    dataset: str
+    data_dir: str | None = None
+    num_examples: int = 0
+    batch_size: int = 250
+    seed: int = 0
+
+    @functools.cached_property
+    def test_split(self) -> tuple[np.ndarray, np.ndarray]:
+        """(images [N, H, W, C] in [-1, 1], labels [N]), loaded once."""
+        return load_test_split(self.dataset, self.data_dir, self.num_examples)
+
+    @functools.cached_property
+    def posterior(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mu, logvar) [N, D] of q(z|x) for the test images, encoded once for every latent
+        picture."""
+        encode = functools.partial(self.lm.encode, self.params)
+        return batched(encode, self.test_split[0], self.batch_size)
+
+    def decode(self, z) -> np.ndarray:
+        """Decoded latents z [M, D] -> images [M, H, W, C]."""
+        decode = functools.partial(self.lm.decode, self.params)
+        return batched(decode, np.asarray(z), self.batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class LikelihoodTable:
+    """The test-set numbers of ``likelihood_metrics``: -ELBO, IWAE NLL with k = `iwae_k`
+    importance samples (decoded `iwae_chunk` at a time, `iwae_batch_size` images per call,
+    on the first `iwae_num_examples` images, 0: all; 0 samples: no IWAE) and reconstruction
+    MSE."""
+
+    name: ClassVar[str] = "likelihood"
+    iwae_k: int = 1000
+    iwae_chunk: int = 100
+    iwae_batch_size: int = 10
+    iwae_num_examples: int = 0
+
+    def check(self, m: TrainedLatent) -> None:
+        if self.iwae_k > 0:
+            iwae_fn(m.lm, self.iwae_k, self.iwae_chunk)  # raises for chunks that do not fit
+
+    def __call__(self, m: TrainedLatent, key: jax.Array, out_dir: Path) -> Output:
+        options = {"batch_size": m.batch_size, **dataclasses.asdict(self)}
+        return Output(likelihood_metrics(m.lm, m.params, m.test_split[0], key, **options))
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentStatistics:
+    """What the latent pictures show about the posterior means: the mean KL of each latent
+    dimension from N(0, 1) over the test split (``kl_per_dimension``) and the number of
+    active units, whose KL exceeds ACTIVE_UNIT_NATS."""
+
+    name: ClassVar[str] = "latent_statistics"
+
+    def check(self, m: TrainedLatent) -> None:
+        pass
+
+    def __call__(self, m: TrainedLatent, key: None, out_dir: Path) -> Output:
+        kl = kl_per_dimension(*m.posterior)
+        return Output(
+            {
+                "kl_per_dim": [round(float(v), 4) for v in kl],
+                "active_units": int(np.sum(kl > ACTIVE_UNIT_NATS)),
+            }
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplesPicture:
+    """samples.png: `num_rows` x `num_steps` samples from the prior."""
+
+    name: ClassVar[str] = "samples"
+    num_rows: int = 8
+    num_steps: int = 8
+
+    def check(self, m: TrainedLatent) -> None:
+        pass
+
+    def __call__(self, m: TrainedLatent, key: jax.Array, out_dir: Path) -> Output:
+        samples = m.lm.sample(m.params, key, self.num_rows * self.num_steps)
+        save_grid(out_dir / "samples.png", samples, self.num_steps)
+        return Output(files={"samples": "samples.png"})
+
+
+@dataclasses.dataclass(frozen=True)
+class ReconstructionsPicture:
+    """reconstructions.png: rows of `num_steps` test images alternating with their
+    reconstructions, `num_rows` rows in all."""
+
+    name: ClassVar[str] = "reconstructions"
+    num_rows: int = 8
+    num_steps: int = 8
+
+    def check(self, m: TrainedLatent) -> None:
+        pass
+
+    def __call__(self, m: TrainedLatent, key: None, out_dir: Path) -> Output:
+        x = m.test_split[0][: self.num_rows // 2 * self.num_steps]
+        recon = batched(functools.partial(m.lm.reconstruct, m.params), x, m.batch_size)
+        rows = autoencoder.comparison_rows([x, recon], ncol=self.num_steps)
+        save_grid(out_dir / "reconstructions.png", rows, self.num_steps)
+        return Output(files={"reconstructions": "reconstructions.png"})
+
+
+@dataclasses.dataclass(frozen=True)
+class InterpolationPicture:
+    """interpolation.png: per row a random pair of test images (a, b) and `num_steps`
+    decodings of the linear interpolation of their posterior means between them."""
+
+    name: ClassVar[str] = "interpolation"
+    num_rows: int = 8
+    num_steps: int = 8
+
+    def check(self, m: TrainedLatent) -> None:
+        pass
+
+    def __call__(self, m: TrainedLatent, key: None, out_dir: Path) -> Output:
+        images, mu = m.test_split[0], m.posterior[0]
+        pairs = np.random.default_rng(0).choice(len(images), (self.num_rows, 2), replace=False)
+        a, b = pairs[:, 0], pairs[:, 1]
+        rows = interpolation_rows(m.decode, mu[a], mu[b], images[a], images[b], self.num_steps)
+        save_grid(out_dir / "interpolation.png", rows, self.num_steps + 2)
+        return Output(files={"interpolation": "interpolation.png"})
+
+
+@dataclasses.dataclass(frozen=True)
+class ArithmeticPicture:
+    """arithmetic.png: `num_rows` test images of class B of `arithmetic_classes` (A, B), each
+    followed by decodings of z(x) + alpha (mean(A) - mean(B)) for `num_steps` alphas from 0
+    to 1 (class means of the posterior means)."""
+
+    name: ClassVar[str] = "arithmetic"
+    num_rows: int = 8
+    num_steps: int = 8
+    arithmetic_classes: tuple[int, int] = (9, 7)
+
+    def check(self, m: TrainedLatent) -> None:
+        labels = m.test_split[1]
+        if not all(np.any(labels == c) for c in self.arithmetic_classes):
+            raise ValueError(
+                f"arithmetic_classes {self.arithmetic_classes}: a class has no images."
+            )
+
+    def __call__(self, m: TrainedLatent, key: None, out_dir: Path) -> Output:
+        (images, labels), mu = m.test_split, m.posterior[0]
+        a, b = self.arithmetic_classes
+        mean_a, mean_b = mu[labels == a].mean(0), mu[labels == b].mean(0)
+        sel = np.flatnonzero(labels == b)[: self.num_rows]
+        alphas = np.linspace(0.0, 1.0, self.num_steps)
+        rows = arithmetic_rows(m.decode, mu[sel], images[sel], mean_a, mean_b, alphas)
+        save_grid(out_dir / "arithmetic.png", rows, self.num_steps + 1)
+        names = class_names(m.dataset)
+        what = f"z(x of {names[b]}) + alpha (mean({names[a]}) - mean({names[b]}))"
+        return Output({"arithmetic": what}, files={"arithmetic": "arithmetic.png"})
+
+
+@dataclasses.dataclass(frozen=True)
+class TraversalPicture:
+    """traversal.png: from the first test image's posterior mean, one row per latent
+    dimension (the `traversal_dims` of highest KL, most informative first) set to each of
+    `num_steps` values in [-traversal_range, traversal_range]."""
+
+    name: ClassVar[str] = "traversal"
+    num_steps: int = 8
+    traversal_range: float = 3.0
+    traversal_dims: int = 10
+
+    def check(self, m: TrainedLatent) -> None:
+        pass
+
+    def __call__(self, m: TrainedLatent, key: None, out_dir: Path) -> Output:
+        mu, logvar = m.posterior
+        kl = kl_per_dimension(mu, logvar)
+        dims = np.argsort(-kl)[: min(self.traversal_dims, len(kl))]
+        values = np.linspace(-self.traversal_range, self.traversal_range, self.num_steps)
+        rows = traversal_rows(m.decode, jnp.asarray(mu[0]), dims, values)
+        save_grid(out_dir / "traversal.png", rows, self.num_steps)
+        return Output({"traversal_dims": dims.tolist()}, files={"traversal": "traversal.png"})
+
+
+@dataclasses.dataclass(frozen=True)
+class ScatterPicture:
+    """scatter.png: the test set's posterior means (their first two principal components
+    for latent sizes > 2), coloured by class."""
+
+    name: ClassVar[str] = "scatter"
+
+    def check(self, m: TrainedLatent) -> None:
+        pass
+
+    def __call__(self, m: TrainedLatent, key: None, out_dir: Path) -> Output:
+        mu = m.posterior[0]
+        how = "posterior means" if mu.shape[1] == 2 else "PCA of posterior means"
+        title = f"{m.dataset} test set, latent dim {mu.shape[1]}:\n{how}"
+        points, names = projection_2d(mu), class_names(m.dataset)
+        scatter_plot(out_dir / "scatter.png", points, m.test_split[1], names, title)
+        return Output(files={"scatter": "scatter.png"})
+
+
+@dataclasses.dataclass(frozen=True)
+class ManifoldPicture:
+    """manifold.png: the decoded `manifold_size` x `manifold_size` grid of ``latent_plane``
+    (Kingma & Welling 2014, Fig. 4)."""
+
+    name: ClassVar[str] = "manifold"
+    manifold_size: int = 15
+
+    def check(self, m: TrainedLatent) -> None:
+        pass
+
+    def __call__(self, m: TrainedLatent, key: None, out_dir: Path) -> Output:
+        z = latent_plane(m.posterior[0], self.manifold_size)
+        save_grid(out_dir / "manifold.png", m.decode(z), self.manifold_size)
+        return Output(files={"manifold": "manifold.png"})
+
+
+@dataclasses.dataclass(frozen=True)
+class FidSamples:
+    """samples.npz: `num_fid_samples` prior samples as uint8, the input of FID."""
+
+    name: ClassVar[str] = "fid_samples"
+    num_fid_samples: int = 0
+
+    def check(self, m: TrainedLatent) -> None:
+        pass
+
+    def __call__(self, m: TrainedLatent, key: jax.Array, out_dir: Path) -> Output:
+        sample = lambda k, n: m.lm.sample(m.params, k, n)
+        write_samples_npz(out_dir / "samples.npz", sample, key, self.num_fid_samples)
+        return Output(files={"fid_samples": "samples.npz"})
+
+
+# Pictures that need one latent vector per image (lm.encode/lm.decode), in eval.json's order.
+LATENT_PICTURES = {
+    "interpolation": InterpolationPicture,
+    "arithmetic": ArithmeticPicture,
+    "traversal": TraversalPicture,
+    "scatter": ScatterPicture,
+    "manifold": ManifoldPicture,
+}
+PICTURES = {"samples": SamplesPicture, "reconstructions": ReconstructionsPicture} | LATENT_PICTURES
+
+
+def evaluators(options: Mapping[str, Any], *, one_latent: bool) -> list[Evaluator]:
+    """The evaluators an eval block `options` lists, each configured by its own keys: the
+    likelihood table, the pictures of options['pictures'] with, for the latent ones, the
+    latent statistics they use, and num_fid_samples samples when > 0. `one_latent`: the
+    model has one latent vector (a ConvVAE), which the latent pictures need."""
+    pictures = options["pictures"]
     unknown = sorted(set(pictures) - set(PICTURES))
     if unknown:
         raise ValueError(f"Unknown pictures {unknown}; choose from {', '.join(PICTURES)}.")
-    latent = [p for p in pictures if p not in ("samples", "reconstructions")]
-    if latent and lm.encode is None:
+    latent = [p for p in pictures if p in LATENT_PICTURES]
+    if latent and not one_latent:
         raise ValueError(f"Pictures {latent} need a model with one latent vector (a ConvVAE).")
-    out_dir = Path(out_dir)
-    files, stats = {}, {}
-    n = num_rows * num_steps
-    if "samples" in pictures:
-        save_grid(out_dir / "samples.png", lm.sample(params, key, n), num_steps)
-        files["samples"] = "samples.png"
-    if "reconstructions" in pictures:
-        x = images[: num_rows // 2 * num_steps]
-        recon = batched(functools.partial(lm.reconstruct, params), x, batch_size)
-        rows = autoencoder.comparison_rows([x, recon], ncol=num_steps)
-        save_grid(out_dir / "reconstructions.png", rows, num_steps)
-        files["reconstructions"] = "reconstructions.png"
-    if not latent:
-        return files, stats
-    mu, logvar = batched(functools.partial(lm.encode, params), images, batch_size)
-    decode = lambda z: batched(functools.partial(lm.decode, params), np.asarray(z), batch_size)
-    kl = kl_per_dimension(mu, logvar)
-    stats = {
-        "kl_per_dim": [round(float(v), 4) for v in kl],
-        "active_units": int(np.sum(kl > ACTIVE_UNIT_NATS)),
-    }
-    if "interpolation" in pictures:
-        rng = np.random.default_rng(0)
-        pairs = rng.choice(len(images), (num_rows, 2), replace=False)
-        a, b = pairs[:, 0], pairs[:, 1]
-        rows = interpolation_rows(decode, mu[a], mu[b], images[a], images[b], num_steps)
-        save_grid(out_dir / "interpolation.png", rows, num_steps + 2)
-        files["interpolation"] = "interpolation.png"
-    if "arithmetic" in pictures:
-        a, b = arithmetic_classes
-        if not (np.any(labels == a) and np.any(labels == b)):
-            raise ValueError(f"arithmetic_classes {arithmetic_classes}: a class has no images.")
-        mean_a, mean_b = mu[labels == a].mean(0), mu[labels == b].mean(0)
-        sel = np.flatnonzero(labels == b)[:num_rows]
-        alphas = np.linspace(0.0, 1.0, num_steps)
-        rows = arithmetic_rows(decode, mu[sel], images[sel], mean_a, mean_b, alphas)
-        save_grid(out_dir / "arithmetic.png", rows, num_steps + 1)
-        files["arithmetic"] = "arithmetic.png"
-        names = class_names(dataset)
-        stats["arithmetic"] = f"z(x of {names[b]}) + alpha (mean({names[a]}) - mean({names[b]}))"
-    if "traversal" in pictures:
-        dims = np.argsort(-kl)[: min(traversal_dims, len(kl))]  # most informative first
-        values = np.linspace(-traversal_range, traversal_range, num_steps)
-        rows = traversal_rows(decode, jnp.asarray(mu[0]), dims, values)
-        save_grid(out_dir / "traversal.png", rows, num_steps)
-        files["traversal"] = "traversal.png"
-        stats["traversal_dims"] = dims.tolist()
-    if "scatter" in pictures:
-        how = "posterior means" if mu.shape[1] == 2 else "PCA of posterior means"
-        scatter_plot(
-            out_dir / "scatter.png",
-            projection_2d(mu),
-            labels,
-            class_names(dataset),
-            f"{dataset} test set, latent dim {mu.shape[1]}:\n{how}",
-        )
-        files["scatter"] = "scatter.png"
-    if "manifold" in pictures:
-        z = latent_plane(mu, manifold_size)
-        save_grid(out_dir / "manifold.png", decode(z), manifold_size)
-        files["manifold"] = "manifold.png"
-    return files, stats
+    units = [configure(LikelihoodTable, options)] + ([LatentStatistics()] if latent else [])
+    units += [configure(unit, options) for name, unit in PICTURES.items() if name in pictures]
+    fid = configure(FidSamples, options)
+    return units + ([fid] if fid.num_fid_samples else [])
+
+
+def evaluator_keys(seed: int) -> dict[str, jax.Array]:
+    """The PRNG keys of the evaluators that sample, by name, from the root key of `seed`."""
+    likelihood, samples, fid_samples = jax.random.split(jax.random.PRNGKey(seed), 3)
+    return {"likelihood": likelihood, "samples": samples, "fid_samples": fid_samples}
 
 
 # ---------------------------------------------------------------------------------------
 # Run-level glue used by the experiments
 
 
-def evaluate_latent_model(
-    lm,
-    params,
-    out_dir,
-    *,
-    dataset,
-    data_dir=None,
-    seed=0,
-    num_examples=0,
-    batch_size=250,
-    iwae_k=1000,
-    iwae_chunk=100,
-    iwae_batch_size=10,
-    iwae_num_examples=0,
-    num_fid_samples=0,
-    pictures=("samples", "reconstructions"),
-    step=None,
-    **picture_options,
-):
-    """A VAE's test-set numbers (``likelihood_metrics``) and pictures (``write_pictures``,
-    `picture_options` are its keyword arguments), `num_fid_samples` prior samples in
-    samples.npz for FID; everything to out_dir, eval.json last. Returns the results."""
-    images, labels = load_test_split(dataset, data_dir, num_examples)
-    metric_key, picture_key, sample_key = jax.random.split(jax.random.PRNGKey(seed), 3)
-    results = likelihood_metrics(
-        lm,
-        params,
-        images,
-        metric_key,
-        batch_size=batch_size,
-        iwae_k=iwae_k,
-        iwae_chunk=iwae_chunk,
-        iwae_batch_size=iwae_batch_size,
-        iwae_num_examples=iwae_num_examples,
-    )
-    files, stats = write_pictures(
-        lm,
-        params,
-        images,
-        labels,
-        out_dir,
-        picture_key,
-        pictures=pictures,
-        dataset=dataset,
-        batch_size=batch_size,
-        **picture_options,
-    )
-    if num_fid_samples:
-        write_samples_npz(
-            Path(out_dir) / "samples.npz",
-            lambda k, n: lm.sample(params, k, n),
-            sample_key,
-            num_fid_samples,
-        )
-        files["fid_samples"] = "samples.npz"
-    header = {"dataset": dataset, "step": step, "num_params": num_params(params), "seed": seed}
-    return write_results(out_dir, {**header, **results, **stats, "files": files})
+def evaluate(
+    m: TrainedLatent, options: Mapping[str, Any], out_dir: str | Path, *, step: int | None = None
+) -> dict:
+    """Runs the ``evaluators`` of eval block `options` on `m`, every one checked before any
+    runs, and writes their pictures and eval.json (dataset, `step`, parameters, seed, then
+    each evaluator's entries and the files) to out_dir, eval.json last. Returns the
+    results."""
+    units = evaluators(options, one_latent=m.lm.encode is not None)
+    for unit in units:
+        unit.check(m)
+    out = run_evaluators(units, m, evaluator_keys(m.seed), out_dir)
+    header = {
+        "dataset": m.dataset,
+        "step": step,
+        "num_params": num_params(m.params),
+        "seed": m.seed,
+    }
+    return write_results(out_dir, {**header, **out.results, "files": out.files})
 
 
 def evaluate_reconstructions(

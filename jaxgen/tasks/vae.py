@@ -123,14 +123,17 @@ def evaluate_with(make_model, wrap, workdir, step=None, overrides=()):
     """Test-set numbers and pictures of run WORKDIR -> WORKDIR/eval/step_N/ for the model
     make_model(config) seen through `wrap` (latent.conv_vae or hierarchical_vae)."""
     c, _, state = runs.restore_run(workdir, step, overrides)
-    return latent.evaluate_latent_model(
+    trained = latent.TrainedLatent(
         wrap(make_model(c)),
         state.ema_params,
-        common.eval_dir(workdir, state.step),
-        dataset=c.data.name,
+        c.data.name,
         data_dir=c.data.get("data_dir"),
-        step=int(state.step),
-        **c.eval,
+        num_examples=c.eval.num_examples,
+        batch_size=c.eval.batch_size,
+        seed=c.eval.seed,
+    )
+    return latent.evaluate(
+        trained, c.eval, common.eval_dir(workdir, state.step), step=int(state.step)
     )
 
 

@@ -231,6 +231,43 @@ def test_trained_vae_bounds_metrics_and_evaluation(data_dir, tmp_path):
     assert samples.shape == (64, 8, 8, 1) and samples.dtype == np.uint8
 
 
+def test_latent_evaluators_are_the_listed_ones_with_their_own_keys(data_dir, tmp_path):
+    c = load_experiment("vae_latent").get_config()
+    c.eval.update({"num_rows": 3, "iwae_k": 8, "iwae_chunk": 4, "num_fid_samples": 64})
+    assert latent.evaluators(c.eval, one_latent=True) == [
+        latent.LikelihoodTable(iwae_k=8, iwae_chunk=4, iwae_batch_size=10, iwae_num_examples=0),
+        latent.LatentStatistics(),  # for the latent pictures
+        latent.SamplesPicture(num_rows=3, num_steps=8),
+        latent.ReconstructionsPicture(num_rows=3, num_steps=8),
+        latent.InterpolationPicture(num_rows=3, num_steps=8),
+        latent.ArithmeticPicture(num_rows=3, num_steps=8, arithmetic_classes=(9, 7)),
+        latent.ScatterPicture(),
+        latent.ManifoldPicture(manifold_size=15),
+        latent.FidSamples(num_fid_samples=64),
+    ]
+    c.eval.update({"pictures": ("reconstructions",), "num_fid_samples": 0})
+    assert latent.evaluators(c.eval, one_latent=False) == [
+        latent.LikelihoodTable(iwae_k=8, iwae_chunk=4),
+        latent.ReconstructionsPicture(num_rows=3, num_steps=8),
+    ]
+    c.eval.pictures = ("samples", "traversal")
+    with pytest.raises(ValueError, match=r"Pictures \['traversal'\] need a model with one latent"):
+        latent.evaluators(c.eval, one_latent=False)
+    c.eval.pictures = ("samples", "movie")
+    with pytest.raises(ValueError, match=r"Unknown pictures \['movie'\]"):
+        latent.evaluators(c.eval, one_latent=True)
+
+    # Options that cannot work are rejected before anything is computed or written.
+    lm = latent.conv_vae(load_experiment("vae_latent").make_model(c))
+    trained = latent.TrainedLatent(lm, None, "digits", data_dir=data_dir)
+    c.eval.pictures = ("samples", "arithmetic")
+    with pytest.raises(ValueError, match=r"arithmetic_classes \(9, 10\): a class has no"):
+        latent.evaluate(trained, {**c.eval, "arithmetic_classes": (9, 10)}, tmp_path)
+    with pytest.raises(ValueError, match="iwae_k=10 must be a multiple of iwae_chunk=4"):
+        latent.evaluate(trained, {**c.eval, "iwae_k": 10}, tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
 def test_hvae_trains_and_its_iwae_bound_is_above_the_elbo(data_dir):
     experiment, c = tiny_config("hvae", data_dir, z1_dim=4, z2_dim=2, hidden=16)
     c.loss.warmup_steps = 10
