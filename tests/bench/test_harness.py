@@ -4,6 +4,9 @@ device."""
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +15,8 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxgen import bench, data, train
+
+ROOT = Path(__file__).resolve().parents[2]
 
 needs_torch = pytest.mark.skipif(
     not bench.torch_available(), reason="PyTorch is not installed (optional extra 'bench')"
@@ -114,20 +119,43 @@ def test_train_step_makes_no_host_device_copies(name, precision, data_dir):
     assert jnp.isfinite(jax.device_get(loss))
 
 
-def test_profile_names_each_hlo_op_with_its_jax_source():
+# Profiles jit(tanh(conv_transpose(x, w))) in a process whose XLA records per-op events.
+PROFILE_SCRIPT = """
+import json, jax, jax.numpy as jnp
+from jaxgen.bench import profile
+x = jnp.ones((2, 6, 6, 3))
+f = jax.jit(lambda x: jnp.tanh(jax.lax.conv_transpose(x, jnp.ones((3, 3, 3, 4)), (2, 2), "SAME")))
+compiled = f.lower(x).compile()
+run = lambda: [compiled(x).block_until_ready() for _ in range(3)]
+result = profile.profile(compiled, run, 3)
+out = {"ops": profile.hlo_ops(compiled), "result": result, "table": profile.table(result)}
+print(json.dumps(out))
+"""
+
+
+def test_profile_times_each_hlo_op_with_its_jax_source():
     from jaxgen.bench import profile
 
-    x = jnp.ones((2, 6, 6, 3))
-    f = jax.jit(
-        lambda x: jnp.tanh(jax.lax.conv_transpose(x, jnp.ones((3, 3, 3, 4)), (2, 2), "SAME"))
+    env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {profile.TRACEME_FLAG}"}
+    proc = subprocess.run(
+        [sys.executable, "-c", PROFILE_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True
     )
-    compiled = f.lower(x).compile()
-    ops = profile.hlo_ops(compiled)
-    assert any(
-        opcode == "convolution" and "conv_general_dilated" in src for opcode, src in ops.values()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    ops, result = out["ops"], out["result"]
+    assert ["convolution", "jit(<lambda>)/conv_general_dilated"] in ops.values()
+    rows, groups = result["ops"], result["by_primitive"]
+    assert rows and all(ops[r["op"]] == [r["opcode"], r["source"]] for r in rows)
+    assert {"conv_general_dilated", "tanh"} <= {g["primitive"] for g in groups}
+    assert [r["ms_per_step"] for r in rows] == sorted(
+        (r["ms_per_step"] for r in rows), reverse=True
     )
-    result = profile.profile(compiled, lambda: compiled(x).block_until_ready(), 1)
-    # per-op events need profile.TRACEME_FLAG on CPU; either way the result is well formed
-    assert all(r["op"] in ops and 0 <= r["share"] <= 1 for r in result["ops"])
-    assert sum(r["share"] for r in result["by_primitive"]) <= 1 + 1e-6
-    assert "traced op time" in profile.table(result)
+    total = result["traced_ms_per_step"]
+    assert total > 0 and sum(g["share"] for g in groups) == pytest.approx(1.0)
+    assert sum(g["ms_per_step"] for g in groups) == pytest.approx(total)
+    for r in rows + groups:
+        assert r["share"] == pytest.approx(r["ms_per_step"] / total)
+    for g in groups:  # each primitive's time is the sum of its ops' times
+        mine = [r["ms_per_step"] for r in rows if r["source"].rsplit("/", 1)[-1] == g["primitive"]]
+        assert g["ms_per_step"] == pytest.approx(sum(mine))
+    assert "| conv_general_dilated |" in out["table"]
