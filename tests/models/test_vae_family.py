@@ -112,9 +112,31 @@ def test_cpu_preset_resolves_and_builds(name):
     assert num_params(params) == CPU_PRESET_PARAMS[name]
 
 
-def test_hvae_and_vae_cpu_presets_have_similar_sizes():
-    ratio = CPU_PRESET_PARAMS["hvae"] / CPU_PRESET_PARAMS["vae"]
-    assert 1.0 < ratio < 1.06  # the VAE's networks and two small MLPs
+def mlp_params(n_in, hidden, n_out):
+    """Parameters of hvae's MLP: Dense n_in -> hidden -> hidden -> n_out, with biases."""
+    return (n_in + 1) * hidden + (hidden + 1) * hidden + (hidden + 1) * n_out
+
+
+def test_hvae_cpu_preset_is_the_vae_cpu_preset_plus_two_mlps():
+    """experiments/hvae.py: the conv stack, bottom-up head and decoder are the vae preset's,
+    and the MLPs of q(z2 | x) (2 z1 -> 2 z2) and p(z1 | z2) (z2 -> 2 z1) add about 5%."""
+    params, configs = {}, {}
+    for name in ("vae", "hvae"):
+        experiment = load_experiment(name)
+        configs[name] = runs.experiment_config(experiment, ["--config.preset=cpu"])
+        task = experiment.make_task(configs[name])
+        params[name], _ = abstract_params(task.init, (28, 28, 1))
+    shapes = lambda tree: jax.tree.map(lambda x: x.shape, tree)  # noqa: E731
+    v, h, m = params["vae"], params["hvae"], configs["hvae"].model
+    assert m.z1_dim == configs["vae"].model.latent_dim
+    assert shapes(h["encoder"]) == shapes(v["encoder"])
+    assert shapes(h["to_bottom_up"]) == shapes(v["to_posterior"])
+    assert shapes(h["decoder"]) == shapes(v["decoder"])
+    q_z2 = mlp_params(2 * m.z1_dim, m.hidden, 2 * m.z2_dim)
+    p_z1 = mlp_params(m.z2_dim, m.hidden, 2 * m.z1_dim)
+    assert num_params(h["to_q_z2"]) == q_z2 and num_params(h["to_p_z1"]) == p_z1
+    assert num_params(h) == num_params(v) + q_z2 + p_z1
+    assert 0.04 < (q_z2 + p_z1) / num_params(v) < 0.06
 
 
 def test_precision_weighted_merge_is_the_normalised_product_of_the_two_densities():
