@@ -3,8 +3,10 @@
     it = jaxgen.data.load("digits", "train", batch_size=64, seed=0)
     batch = next(it)  # {'image': [64, 8, 8, 1] float32 in [-1, 1], 'label': [64] int32}
 
-TFDS prepares each dataset once under `data_dir` (default: $TFDS_DATA_DIR or
-~/tensorflow_datasets); `digits` and a local Fashion-MNIST need no network.
+`digits` and a local Fashion-MNIST are read with numpy alone (jaxgen.data.offline): no
+network, no TensorFlow. The others need TensorFlow Datasets, imported only when one of them
+is asked for; TFDS prepares each once under `data_dir` (default: $TFDS_DATA_DIR or
+~/tensorflow_datasets).
 """
 
 import contextlib
@@ -15,6 +17,7 @@ import os
 
 import numpy as np
 
+from jaxgen.data import offline
 from jaxgen.data.pipeline import DATA_AXIS, BatchIterator, data_mesh, to_float
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -47,9 +50,7 @@ class DatasetSpec:
         if self.name == "digits":
             return True
         if self.name == "fashion_mnist":
-            from jaxgen.data.builders import fashion_mnist_dir
-
-            return fashion_mnist_dir() is not None
+            return offline.fashion_mnist_dir() is not None
         return False
 
 
@@ -73,16 +74,37 @@ def dataset_spec(name):
     return DATASETS[name]
 
 
-def tfds_builder(name, data_dir):
-    """The TFDS builder serving `name`: jaxgen's offline builders where they apply."""
-    from jaxgen.data import builders
+@functools.cache
+def tensorflow_datasets():
+    """The tensorflow_datasets module, TensorFlow's GPUs hidden first (once, before TF
+    initializes them), so TF never takes accelerator memory from JAX."""
+    import tensorflow as tf
 
-    tfds = builders.tfds
-    if name == "digits":
-        return builders.Digits(data_dir=data_dir)
-    if name == "fashion_mnist" and builders.fashion_mnist_dir() is not None:
-        return builders.FashionMnistIdx(data_dir=data_dir)
-    return tfds.builder(name, data_dir=data_dir)
+    tf.config.set_visible_devices([], "GPU")
+    import tensorflow_datasets as tfds
+
+    return tfds
+
+
+def import_tfds(name):
+    """`tensorflow_datasets()` for dataset `name`; one DataError naming the fix when
+    TensorFlow or TFDS is not installed."""
+    try:
+        return tensorflow_datasets()
+    except ImportError as e:
+        offline_names = ", ".join(n for n, s in DATASETS.items() if s.offline())
+        raise offline.DataError(
+            f"Dataset {name!r} is read through TensorFlow Datasets, which cannot be imported "
+            f"here ({e}). Install it with `pip install tensorflow-cpu tensorflow-datasets`, "
+            f"or use a dataset read without TensorFlow (here: {offline_names or 'none'}; "
+            "Fashion-MNIST from its IDX files: `apt-get install dataset-fashion-mnist` or "
+            "JAXGEN_FASHION_MNIST_DIR)."
+        ) from e
+
+
+def tfds_builder(name, data_dir):
+    """The TFDS builder of `name` (not prepared)."""
+    return import_tfds(name).builder(name, data_dir=data_dir)
 
 
 @contextlib.contextmanager
@@ -114,16 +136,19 @@ def prepared_builder(name, data_dir=None):
 
 @functools.lru_cache(maxsize=8)
 def load_split(name, split, data_dir=None):
-    """(images [N, H, W, C] uint8, labels [N] int32) of a whole split, prepared by TFDS."""
+    """(images [N, H, W, C] uint8, labels [N] int32) of a whole split, in TFDS's row order:
+    read with numpy where the dataset is offline (`data_dir` unused), else prepared by TFDS."""
     spec = dataset_spec(name)
     if split not in spec.splits:
         raise ValueError(f"Dataset {name!r} has no split {split!r}; it has {spec.splits}.")
-    from jaxgen.data.builders import tfds
-
-    builder = prepared_builder(name, data_dir)
-    chunks = list(tfds.as_numpy(builder.as_dataset(split=split).batch(4096)))
-    images = np.concatenate([c["image"] for c in chunks]).astype(np.uint8)
-    labels = np.concatenate([c["label"] for c in chunks]).astype(np.int32)
+    if spec.offline():
+        images, labels = offline.read_split(name, split)
+    else:
+        builder = prepared_builder(name, data_dir)
+        chunks = list(import_tfds(name).as_numpy(builder.as_dataset(split=split).batch(4096)))
+        images = np.concatenate([c["image"] for c in chunks])
+        labels = np.concatenate([c["label"] for c in chunks])
+    images, labels = images.astype(np.uint8), labels.astype(np.int32)
     if images.shape[1:] != spec.shape:
         raise ValueError(f"{name}/{split} images have shape {images.shape[1:]}, not {spec.shape}.")
     return images, labels

@@ -300,7 +300,7 @@ def scatter_plot(path, points, labels, class_names, title):
 
 def class_names(dataset):
     if dataset == "fashion_mnist":
-        from jaxgen.data.builders import FASHION_MNIST_CLASSES
+        from jaxgen.data.offline import FASHION_MNIST_CLASSES
 
         return list(FASHION_MNIST_CLASSES)
     return [str(c) for c in range(data.dataset_spec(dataset).num_classes)]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxgen import data
-from jaxgen.data import builders
+from jaxgen.data import offline
 
 
 def write_idx(path, array, compress):
@@ -26,7 +26,7 @@ def fake_fashion_mnist(tmp_path):
     for split, n, compress in (("train", 12, True), ("test", 8, False)):
         images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
         labels = rng.integers(0, 10, n, dtype=np.uint8)
-        img_stem, lbl_stem = builders.FASHION_MNIST_FILES[split]
+        img_stem, lbl_stem = offline.FASHION_MNIST_FILES[split]
         suffix = ".gz" if compress else ""
         write_idx(tmp_path / (img_stem + suffix), images, compress)
         write_idx(tmp_path / (lbl_stem + suffix), labels, compress)
@@ -45,51 +45,91 @@ def test_digits_split_is_fixed_and_scaled(data_dir):
     images, labels = data.load_split("digits", "test", data_dir)
     assert images.shape == (297, 8, 8, 1) and images.dtype == np.uint8
     ref = load_digits()
-    test_idx = builders.digits_split_indices()["test"]
+    test_idx = offline.digits_split_indices()["test"]
     expected = np.round(ref.images[test_idx] * 255 / 16).astype(np.uint8)[..., None]
     assert sorted_rows(images, labels) == sorted_rows(expected, ref.target[test_idx])
     train_images, _ = data.load_split("digits", "train", data_dir)
     assert len(train_images) == 1500
 
 
-def test_fashion_mnist_builder_reads_idx_files(fake_fashion_mnist, tmp_path_factory):
+def test_fashion_mnist_is_read_from_idx_files(fake_fashion_mnist, monkeypatch):
     directory, arrays = fake_fashion_mnist
-    builder = builders.FashionMnistIdx(
-        idx_dir=directory, data_dir=str(tmp_path_factory.mktemp("f"))
-    )
-    builder.download_and_prepare()
+    monkeypatch.setenv("JAXGEN_FASHION_MNIST_DIR", str(directory))
     for split, (images, labels) in arrays.items():
-        got = builders.tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-        assert sorted_rows(got["image"][..., 0], got["label"]) == sorted_rows(images, labels)
+        got_images, got_labels = offline.read_split("fashion_mnist", split)
+        assert got_images.shape == (*images.shape, 1) and got_images.dtype == np.uint8
+        assert sorted_rows(got_images[..., 0], got_labels) == sorted_rows(images, labels)
+
+
+def test_offline_readers_match_tfds_row_for_row(fake_fashion_mnist, monkeypatch, tmp_path):
+    """The numpy readers give the arrays the TFDS builders jaxgen used before gave, in the
+    same row order (TFDS orders rows by a hash of their keys), so runs read the same batches
+    with or without TensorFlow."""
+    pytest.importorskip("tensorflow_datasets")
+    from tests.data import tfds_reference
+
+    directory, _ = fake_fashion_mnist
+    monkeypatch.setenv("JAXGEN_FASHION_MNIST_DIR", str(directory))
+    references = {
+        "digits": tfds_reference.Digits(data_dir=str(tmp_path / "d")),
+        "fashion_mnist": tfds_reference.FashionMnistIdx(
+            idx_dir=directory, data_dir=str(tmp_path / "f")
+        ),
+    }
+    for name, builder in references.items():
+        for split in ("train", "test"):
+            want_images, want_labels = tfds_reference.read(builder, split)
+            images, labels = offline.read_split(name, split)
+            np.testing.assert_array_equal(images, want_images)
+            np.testing.assert_array_equal(labels, want_labels)
 
 
 def test_fashion_mnist_env_dir_is_used(fake_fashion_mnist, monkeypatch):
     directory, _ = fake_fashion_mnist
     monkeypatch.setenv("JAXGEN_FASHION_MNIST_DIR", str(directory))
-    assert builders.fashion_mnist_dir() == directory
+    assert offline.fashion_mnist_dir() == directory
     assert data.DATASETS["fashion_mnist"].offline()
 
 
 def test_corrupt_and_missing_idx_files_name_the_path(fake_fashion_mnist):
     directory, _ = fake_fashion_mnist
-    stem = builders.FASHION_MNIST_FILES["test"][0]
+    stem = offline.FASHION_MNIST_FILES["test"][0]
     raw = (directory / stem).read_bytes()
     (directory / stem).write_bytes(raw[:-100])
-    with pytest.raises(builders.DataError, match=f"{stem}.*truncated"):
-        builders.read_fashion_mnist(directory, "test")
+    with pytest.raises(offline.DataError, match=f"{stem}.*truncated"):
+        offline.read_fashion_mnist(directory, "test")
     (directory / stem).unlink()
-    with pytest.raises(builders.DataError, match=f"{stem}.*missing.*apt-get install"):
-        builders.read_fashion_mnist(directory, "test")
+    with pytest.raises(offline.DataError, match=f"{stem}.*missing.*apt-get install"):
+        offline.read_fashion_mnist(directory, "test")
 
 
-@pytest.mark.skipif(
-    builders.fashion_mnist_dir() is None,
+REAL_FASHION_MNIST = pytest.mark.skipif(
+    offline.fashion_mnist_dir() is None,
     reason="real Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",
 )
+
+
+@REAL_FASHION_MNIST
 def test_real_fashion_mnist(data_dir):
-    images, labels = data.load_split("fashion_mnist", "test", data_dir)
-    assert images.shape == (10000, 28, 28, 1)
-    np.testing.assert_array_equal(np.bincount(labels), np.full(10, 1000))
+    for split, n in (("train", 60000), ("test", 10000)):
+        images, labels = data.load_split("fashion_mnist", split, data_dir)
+        assert images.shape == (n, 28, 28, 1) and images.dtype == np.uint8
+        assert labels.shape == (n,) and labels.dtype == np.int32
+        np.testing.assert_array_equal(np.bincount(labels), np.full(10, n // 10))
+
+
+@REAL_FASHION_MNIST
+def test_real_fashion_mnist_test_split_matches_tfds_row_for_row(tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    from tests.data import tfds_reference
+
+    builder = tfds_reference.FashionMnistIdx(
+        idx_dir=offline.fashion_mnist_dir(), splits=("test",), data_dir=str(tmp_path)
+    )
+    want_images, want_labels = tfds_reference.read(builder, "test")
+    images, labels = offline.read_split("fashion_mnist", "test")
+    np.testing.assert_array_equal(images, want_images)
+    np.testing.assert_array_equal(labels, want_labels)
 
 
 def batches(it, n):
@@ -152,7 +192,8 @@ def test_bad_inputs_get_clear_errors(data_dir):
 
 def test_mock_data_pipeline_for_download_only_datasets(tmp_path):
     """mnist/cifar10 go through standard TFDS; their pipeline is tested on mock data."""
-    with builders.tfds.testing.mock_data(num_examples=40):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=40):
         data.load_split.cache_clear()
         it = data.load("cifar10", "train", 8, seed=0, data_dir=str(tmp_path))
         batch = next(it)
@@ -163,17 +204,25 @@ def test_mock_data_pipeline_for_download_only_datasets(tmp_path):
 
 def test_processes_preparing_one_dataset_at_once_both_succeed(tmp_path):
     """Two runs started together on a fresh machine used to race to rename TFDS's
-    incomplete directory (FileExistsError in one of them); prepare_lock serializes them."""
+    incomplete directory (FileExistsError in one of them); prepare_lock serializes them.
+    The dataset is the reference TFDS digits builder (registered as 'digits' on import)."""
     import subprocess
     import sys
+    from pathlib import Path
 
+    pytest.importorskip("tensorflow_datasets")
     script = (
-        "import sys, numpy as np; from jaxgen import data; "
-        "x, y = data.load_split('digits', 'train', sys.argv[1]); print(int(x.sum()), int(y.sum()))"
+        "import sys; from tests.data import tfds_reference; from jaxgen import data; "
+        "builder = data.prepared_builder('digits', sys.argv[1]); "
+        "x, y = tfds_reference.read(builder, 'train'); print(int(x.sum()), int(y.sum()))"
     )
+    root = Path(__file__).parents[2]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", script, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=root,
         )
         for _ in range(2)
     ]

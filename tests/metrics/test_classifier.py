@@ -24,20 +24,10 @@ STATED_ACCURACY = [
 ]
 
 
-def load_test_split(dataset, data_dir, split="test"):
-    """(uint8 images, labels) of a split; Fashion-MNIST straight from its IDX files, which
-    spares each test session a TFDS preparation of 70,000 images."""
-    if dataset == "fashion_mnist":
-        from jaxgen.data import builders
-
-        return builders.read_fashion_mnist(builders.fashion_mnist_dir(), split)
-    return data.load_split(dataset, split, data_dir)
-
-
 @pytest.mark.parametrize(("dataset", "accuracy"), STATED_ACCURACY)
 def test_committed_classifier_reaches_stated_test_accuracy(dataset, accuracy, data_dir):
     net = classifier.load_feature_net(dataset)
-    images, labels = load_test_split(dataset, data_dir)
+    images, labels = data.load_split(dataset, "test", data_dir)
     measured = classifier.classifier_accuracy(net.apply, images, labels)
     assert measured >= accuracy
     assert measured == pytest.approx(net.info["test_accuracy"], abs=1e-3)  # as the sidecar says

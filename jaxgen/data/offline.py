@@ -1,20 +1,17 @@
-"""TFDS builders for the datasets jaxgen needs offline.
+"""Readers of the datasets on this machine, in numpy alone (no TensorFlow).
 
-Importing this module imports TensorFlow (for TFDS's preparation step) and hides every
-GPU from it first, so TF never takes accelerator memory from JAX.
+`read_split(name, split)` gives a split of `digits` (scikit-learn's bundled digits) or of
+a local Fashion-MNIST (IDX files) as uint8 arrays, in the order TFDS would write them
+(`tfds_order`), so a run reads the same rows in the same order with or without TFDS.
 """
 
 import gzip
+import hashlib
 import os
 import struct
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
-
-tf.config.set_visible_devices([], "GPU")
-
-import tensorflow_datasets as tfds  # noqa: E402  (after hiding the GPUs from TF)
 
 DIGITS_TEST_SIZE = 297
 DIGITS_SPLIT_SEED = 0
@@ -46,37 +43,6 @@ def digits_split_indices():
     the last 297 indices are the test split, the first 1,500 the train split."""
     perm = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(1797)
     return {"train": perm[:-DIGITS_TEST_SIZE], "test": perm[-DIGITS_TEST_SIZE:]}
-
-
-class Digits(tfds.core.GeneratorBasedBuilder):
-    """scikit-learn's bundled 8x8 handwritten digits, pixel values 0..16 scaled to 0..255."""
-
-    VERSION = tfds.core.Version("1.0.0")
-
-    def _info(self):
-        return self.dataset_info_from_configs(
-            description=self.__doc__,
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(8, 8, 1)),
-                    "label": tfds.features.ClassLabel(num_classes=10),
-                }
-            ),
-            supervised_keys=("image", "label"),
-        )
-
-    def _split_generators(self, dl_manager):
-        return {
-            split: self._generate_examples(idx) for split, idx in digits_split_indices().items()
-        }
-
-    def _generate_examples(self, indices):
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
-        images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-        for i in indices:
-            yield int(i), {"image": images[i], "label": int(digits.target[i])}
 
 
 def read_idx(path):
@@ -140,33 +106,38 @@ def read_fashion_mnist(directory, split):
     return images[..., None], labels
 
 
-class FashionMnistIdx(tfds.core.GeneratorBasedBuilder):
-    """Fashion-MNIST (Xiao et al. 2017) read from local IDX files, same features as TFDS's
-    `fashion_mnist`. The directory comes from the `idx_dir` argument or `fashion_mnist_dir()`."""
+def tfds_order(split: str, keys) -> np.ndarray:
+    """`keys` in the order TFDS writes a split's examples: ascending h(key), where h is
+    the 128-bit md5 of the split name followed by str(key) (tfds.core.hashing, the split
+    name as salt), i.e. the row order of `tfds.load(name, split=split)`."""
+    salt = hashlib.md5(split.encode())
 
-    VERSION = tfds.core.Version("3.0.1")
+    def h(key):
+        md5 = salt.copy()
+        md5.update(str(int(key)).encode())
+        return int(md5.hexdigest(), 16)
 
-    def __init__(self, *, idx_dir=None, **kwargs):
-        self._idx_dir = idx_dir
-        super().__init__(**kwargs)
+    return np.asarray(sorted(keys, key=h), dtype=np.int64)
 
-    def _info(self):
-        return self.dataset_info_from_configs(
-            description=self.__doc__,
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(28, 28, 1)),
-                    "label": tfds.features.ClassLabel(names=FASHION_MNIST_CLASSES),
-                }
-            ),
-            supervised_keys=("image", "label"),
-        )
 
-    def _split_generators(self, dl_manager):
-        directory = self._idx_dir or fashion_mnist_dir()
-        return {split: self._generate_examples(directory, split) for split in FASHION_MNIST_FILES}
+def read_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images [N, 8, 8, 1] uint8, labels [N] uint8) of a digits split: scikit-learn's pixel
+    values v in 0..16 stored as round(v * 255 / 16), keyed by their index in load_digits()."""
+    from sklearn.datasets import load_digits
 
-    def _generate_examples(self, directory, split):
-        images, labels = read_fashion_mnist(directory, split)
-        for i, (image, label) in enumerate(zip(images, labels, strict=True)):
-            yield i, {"image": image, "label": int(label)}
+    digits = load_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    rows = tfds_order(split, digits_split_indices()[split])
+    return images[rows], digits.target[rows].astype(np.uint8)
+
+
+def read_split(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images [N, H, W, C] uint8, labels [N] uint8) of an offline dataset's split, rows in
+    `tfds_order` (Fashion-MNIST's keys: the rows' positions in its IDX files)."""
+    if name == "digits":
+        return read_digits(split)
+    if name == "fashion_mnist":
+        images, labels = read_fashion_mnist(fashion_mnist_dir(), split)
+        rows = tfds_order(split, range(len(images)))
+        return images[rows], labels[rows]
+    raise DataError(f"{name!r} is not an offline dataset; only digits and fashion_mnist are.")
