@@ -33,6 +33,20 @@ def test_kid_unbiased_for_same_distribution():
     assert abs(draws.mean()) < 4 * draws.std() / np.sqrt(len(draws))
 
 
+def test_kid_of_a_set_with_itself_is_its_closed_form():
+    # With subset_size = N every subset is the whole set permuted, so each MMD^2_u is
+    # (S - T)/(N(N-1)) * 2 - 2 S / N^2 = -2 (mean_i k(x_i, x_i) - mean_ij k(x_i, x_j)) / (N - 1)
+    # (S: sum of the kernel matrix, T: its trace): about 0, shrinking as 1/N.
+    rng = np.random.default_rng(5)
+    for n in (10, 40, 160):
+        x = rng.normal(size=(n, 8))
+        k = (x @ x.T / 8 + 1) ** 3
+        expected = -2 * (np.mean(np.diag(k)) - np.mean(k)) / (n - 1)
+        mean, std = kernel_inception_distance(x, x, subset_size=n, num_subsets=4, rng=rng)
+        assert mean == pytest.approx(expected, rel=1e-10) and std < 1e-12 * np.mean(k)
+        assert abs(mean) < 2 * np.mean(np.diag(k)) / (n - 1)
+
+
 def test_kid_detects_shift():
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(200, 8)), rng.normal(size=(200, 8)) + 1.0
