@@ -9,7 +9,7 @@ in pixels), all against the train statistics. Prints markdown tables, writes the
 
 import argparse
 
-from jaxgen import data
+from jaxgen import data, files
 from jaxgen.metrics import classifier, evaluate
 
 NOISE_SIGMAS = (0.05, 0.1, 0.2, 0.4)
@@ -42,7 +42,7 @@ def main(argv=None):
         rows = [(0, f"{results['floor']:.3f}")]
         rows += [(r["sigma"], f"{r['fid']:.3f}") for r in results[kind]]
         print(f"Gaussian {kind}\n\n{markdown_table((unit, label), rows)}\n")
-    evaluate.write_eval_json(args.output, {"dataset": args.dataset, **results})
+    files.write_json(args.output, {"dataset": args.dataset, **results})
 
 
 if __name__ == "__main__":

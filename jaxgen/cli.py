@@ -46,9 +46,9 @@ def cmd_train(args, overrides):
 
 
 def cmd_sample(args, overrides):
-    import numpy as np
 
-    from jaxgen.train.writers import image_grid, save_png, write_atomic
+    from jaxgen.files import write_npz_atomic
+    from jaxgen.train.writers import image_grid, save_png
 
     if Path(args.out).suffix not in (".png", ".npz"):
         raise UsageError(f"--out {args.out}: write to a .png grid or a .npz file.")
@@ -57,7 +57,7 @@ def cmd_sample(args, overrides):
     if out.suffix == ".png":
         save_png(out, image_grid(images), scale=max(1, 256 // (images.shape[1] * 8)))
     else:
-        write_atomic(out, lambda p: np.savez(open(p, "wb"), samples=images))  # noqa: SIM115
+        write_npz_atomic(out, samples=images)
     print(f"Wrote {len(images)} samples (step {step}, seed {args.seed}) to {out}")
 
 
@@ -121,7 +121,7 @@ def cmd_summarize(args, overrides):
     if unevaluated:
         print(f"Left out, not evaluated: {' '.join(map(str, unevaluated))}", file=sys.stderr)
     if args.out:
-        from jaxgen.train.writers import write_atomic
+        from jaxgen.files import write_atomic
 
         write_atomic(args.out, lambda p: Path(p).write_text(text))
         print(f"Wrote {args.out}")

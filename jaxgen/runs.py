@@ -220,6 +220,7 @@ def evaluate_run(workdir, metrics, n, seed, step=None, overrides=()):
     returns the results. Every input is checked before sampling. A GAN's demo grid
     (`sample.grid`) is replaced by plain samples; experiments whose sample hook shows
     something else (SAMPLE_HOOK_SHOWS: translations, one optimised image) are refused."""
+    from jaxgen.files import write_json
     from jaxgen.metrics import evaluate
     from jaxgen.metrics.classifier import load_feature_net
 
@@ -250,7 +251,7 @@ def evaluate_run(workdir, metrics, n, seed, step=None, overrides=()):
         samples, run.data.name, metrics, seed=seed, data_dir=run.data.get("data_dir")
     )
     results.update(step=sample_step, sample_seed=seed)
-    evaluate.write_eval_json(Path(workdir) / "eval.json", results)
+    write_json(Path(workdir) / "eval.json", results)
     return results
 
 

@@ -8,15 +8,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "jaxgen"
 
-# DESIGN.md's "Layers", bottom to top, with jaxgen/evaluation between train and the cli;
+# DESIGN.md's "Layers", bottom to top, with jaxgen/evaluation between train and the cli and
+# files (atomic writes) at the bottom;
 # diffusion (the pure process: schedules, q_sample, samplers) below losses, whose
 # noise-prediction objective is built on it.
 # Top-level modules count as layers too: runs (run management) loads experiments through
 # the entry-point registry, never by import; tasks (the families' shared configs and
 # wiring, which experiments import) may restore runs; bench and cli are front ends.
 LAYERS = (
-    "data", "diffusion", "losses", "models", "metrics", "train", "evaluation", "runs", "tasks",
-    "bench", "cli",
+    "files", "data", "diffusion", "losses", "models", "metrics", "train", "evaluation", "runs",
+    "tasks", "bench", "cli",
 )  # fmt: skip
 LEVEL = {name: i for i, name in enumerate(LAYERS)} | {"__main__": LAYERS.index("cli")}
 

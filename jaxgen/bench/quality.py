@@ -30,8 +30,8 @@ from typing import NamedTuple
 
 from jaxgen import runs
 from jaxgen.bench.harness import environment
+from jaxgen.files import write_atomic
 from jaxgen.train.rundir import flatten
-from jaxgen.train.writers import write_atomic
 
 
 class Family(NamedTuple):

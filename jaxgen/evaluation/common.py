@@ -9,7 +9,6 @@ evaluations from these; experiments call ``eval_dir`` from their ``evaluate(work
 """
 
 import dataclasses
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -18,7 +17,8 @@ import jax
 import numpy as np
 
 from jaxgen import data
-from jaxgen.train.writers import image_grid, save_png, write_atomic
+from jaxgen.files import write_json, write_npz_atomic
+from jaxgen.train.writers import image_grid, save_png
 
 # ---------------------------------------------------------------------------------------
 # The test split
@@ -74,13 +74,12 @@ def write_samples_npz(path, sample_fn, key, num_samples, batch_size=1000):
         to_uint8(sample_fn(jax.random.fold_in(key, i), min(batch_size, num_samples - start)))
         for i, start in enumerate(range(0, num_samples, batch_size))
     ]
-    write_atomic(path, lambda p: np.savez(open(p, "wb"), samples=np.concatenate(chunks)))  # noqa: SIM115
+    write_npz_atomic(path, samples=np.concatenate(chunks))
 
 
 def write_results(out_dir, results):
     """out_dir/eval.json (atomic); returns `results`."""
-    text = json.dumps(results, indent=2) + "\n"
-    write_atomic(Path(out_dir) / "eval.json", lambda p: Path(p).write_text(text))
+    write_json(Path(out_dir) / "eval.json", results)
     return results
 
 

@@ -50,7 +50,7 @@ from jaxgen.evaluation.common import (
 )
 from jaxgen.metrics import SCALE_8BIT, nll_to_bits_per_dim
 from jaxgen.models import autoencoder, hvae, vae
-from jaxgen.train.writers import write_atomic
+from jaxgen.files import write_atomic
 
 ACTIVE_UNIT_NATS = 0.01  # a latent dimension is active when its mean KL exceeds this
 

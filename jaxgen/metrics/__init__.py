@@ -40,7 +40,6 @@ _LAZY = {
     "save_feature_net": "classifier",
     "evaluate_samples": "evaluate",
     "fid_sanity_protocol": "evaluate",
-    "write_eval_json": "evaluate",
     "InceptionV3": "inception",
     "load_inception_variables": "inception",
     "save_inception_variables": "inception",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 
+from jaxgen.files import write_npz_atomic
 from jaxgen.metrics.gaussian import GaussianStats
 
 # A cache entry is only valid for one data set split seen through one feature network.
@@ -44,7 +44,8 @@ def cached_stats(
     e.g. ``"fid_inception_v3/pt_2015-12-05"``) and may hold more (image size, count...),
     all JSON-serialisable. The file stores ``mu``, ``sigma``, ``count`` and the JSON
     ``key``, which is checked on load. Writes go to a temporary file in the same
-    directory, then ``os.replace``: an interrupted run never leaves a partial entry.
+    directory, then renamed (``jaxgen.files``): an interrupted run never leaves a partial
+    entry.
     """
     key = _cache_key(key_parts)
     path = stats_cache_path(path_dir, key_parts)
@@ -58,15 +59,5 @@ def cached_stats(
                 )
             return GaussianStats(npz["mu"], npz["sigma"], int(npz["count"]))
     stats = compute_fn()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, mu=stats.mu, sigma=stats.sigma, count=stats.count, key=np.array(key))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        os.unlink(tmp_path)
-        raise
+    write_npz_atomic(path, mu=stats.mu, sigma=stats.sigma, count=stats.count, key=np.array(key))
     return GaussianStats(np.asarray(stats.mu), np.asarray(stats.sigma), int(stats.count))

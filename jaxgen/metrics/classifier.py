@@ -22,7 +22,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -32,6 +31,7 @@ import numpy as np
 from flax import traverse_util
 
 from jaxgen import data
+from jaxgen.files import write_bytes_atomic, write_json
 from jaxgen.models.classifier import ConvClassifier
 
 # The current version of each dataset's network (the sidecar records its recipe).
@@ -76,24 +76,6 @@ def weights_path(dataset: str, weights_dir=WEIGHTS_DIR) -> Path:
 
 def file_sha256(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def write_atomic(path: str | os.PathLike, content: bytes) -> None:
-    """Write ``content`` to a temporary file next to ``path``, fsync, then ``os.replace``:
-    readers see the old file or the whole new one, never a partial one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0o600 would hide results from other users
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        os.unlink(tmp_path)
-        raise
 
 
 def make_apply(model: ConvClassifier, params: Mapping, image_shape: tuple) -> ApplyFn:
@@ -162,8 +144,8 @@ def save_feature_net(
         "num_params": int(sum(np.size(v) for v in flat.values())),
         "sha256": hashlib.sha256(content).hexdigest(),
     }
-    write_atomic(path, content)
-    write_atomic(path.with_suffix(".json"), (json.dumps(sidecar, indent=2) + "\n").encode())
+    write_bytes_atomic(path, content)
+    write_json(path.with_suffix(".json"), sidecar)
     return path
 
 

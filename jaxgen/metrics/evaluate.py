@@ -2,7 +2,7 @@
 
     results = evaluate_samples("samples.npz", "fashion_mnist")
     results["fid_fashion_mnist_classifier"]  # FID (fashion_mnist classifier features)
-    write_eval_json("runs/x/eval.json", results)
+    jaxgen.files.write_json("runs/x/eval.json", results)
 
 Every result key ends with the feature network's name (``<quantity>_<dataset>_classifier``)
 and ``results["labels"]`` gives each key's human name: these numbers are comparable with
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,7 +29,6 @@ from jaxgen.metrics.classifier import (
     argmax_accuracy,
     load_feature_net,
     net_outputs,
-    write_atomic,
 )
 from jaxgen.metrics.gaussian import GaussianStats, frechet_distance, gaussian_stats
 from jaxgen.metrics.inception_score import inception_score_from_logits
@@ -245,19 +243,6 @@ def evaluate_samples(
         results[key] = argmax_accuracy(logits, classes)
         labels[key] = f"accuracy for the conditioning label ({dataset} classifier predictions)"
     return {**results, "labels": labels}
-
-
-def _numpy_to_json(value):
-    if isinstance(value, np.ndarray | np.generic):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} {value!r} is not JSON serialisable.")
-
-
-def write_eval_json(path: str | os.PathLike, results: dict) -> None:
-    """Write ``results`` as indented JSON, atomically (numpy values become lists/numbers);
-    nothing is written if a value cannot be serialised."""
-    text = json.dumps(results, indent=2, default=_numpy_to_json)
-    write_atomic(path, (text + "\n").encode())
 
 
 def add_gaussian_noise(images: np.ndarray, sigma: float, eps: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from jaxgen.train.writers import write_atomic
+from jaxgen.files import write_atomic
 
 # Keys that may change when a run is resumed: they schedule work, not the model or data.
 RESUMABLE_KEYS = {"train.steps", "train.log_every", "train.checkpoint_every", "train.sample_every"}

@@ -3,12 +3,13 @@
 import functools
 import json
 import math
-import os
 from pathlib import Path
 
 import jax
 import numpy as np
 from PIL import Image
+
+from jaxgen.files import write_atomic
 
 
 def image_grid(images, ncol=None):
@@ -24,18 +25,6 @@ def image_grid(images, ncol=None):
         r, q = divmod(i, ncol)
         grid[1 + r * (h + 1) : (r + 1) * (h + 1), 1 + q * (w + 1) : (q + 1) * (w + 1)] = img
     return np.round((np.clip(grid, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
-
-
-def write_atomic(path, write_fn):
-    """write_fn(tmp_path), then rename over `path`: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write_fn(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_png(path, grid, scale=1):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgen import data
+from jaxgen import data, files
 from jaxgen.metrics import classifier, evaluate
 from jaxgen.metrics.modes import mode_coverage
 from tests.metrics.test_classifier import FASHION_MNIST, load_test_split
@@ -32,8 +32,9 @@ def digits_test(data_dir):
 
 
 def test_evaluate_samples_on_npz_writes_expected_keys(digits_test, data_dir, tmp_path):
+    """The test split scored against itself: each metric's value for identical sets."""
     path = tmp_path / "samples.npz"
-    np.savez(path, samples=digits_test[:40])
+    np.savez(path, samples=digits_test)
     kwargs = {"cache_dir": tmp_path / "cache", "data_dir": data_dir}
     results = evaluate.evaluate_samples(
         path, "digits", metrics=(*evaluate.DEFAULT_METRICS, "modes"), **kwargs
@@ -43,18 +44,27 @@ def test_evaluate_samples_on_npz_writes_expected_keys(digits_test, data_dir, tmp
     keys = [f"{q}_digits_classifier" for q in quantities]
     assert sorted(results["labels"]) == sorted(keys) and "fid" not in results
     assert results["labels"]["fid_digits_classifier"] == "FID (digits classifier features)"
-    assert results["feature_net"] == "digits_classifier/v1" and results["num_samples"] == 40
-    assert results["fid_digits_classifier"] > 0 and results["classes_covered_digits_classifier"] > 5
-    assert 0 <= results["precision_digits_classifier"] <= 1
+    assert results["feature_net"] == "digits_classifier/v1" and results["num_samples"] == 297
+    assert results["fid_digits_classifier"] == pytest.approx(0.0, abs=1e-6)  # the floor
+    # KID's unbiased MMD^2 of a set with itself (every subset is the whole set, permuted):
+    # -2 (mean k(x, x) - mean k(x, y)) / (N - 1), which -> 0 as N grows.
+    features = classifier.net_outputs(classifier.load_feature_net("digits").apply, digits_test)[0]
+    f = np.asarray(features, np.float64)
+    k = (f @ f.T / f.shape[1] + 1.0) ** 3
+    kid = -2.0 * (np.mean(np.diag(k)) - np.mean(k)) / (len(f) - 1)
+    assert results["kid_digits_classifier"] == pytest.approx(kid, rel=1e-6)
+    assert results["kid_std_digits_classifier"] == pytest.approx(0.0, abs=1e-9 * np.mean(k))
+    assert results["precision_digits_classifier"] == results["recall_digits_classifier"] == 1.0
+    assert results["classes_covered_digits_classifier"] == 10
     assert len(list((tmp_path / "cache").glob("stats_*.npz"))) == 1  # reference stats cached
 
     out = tmp_path / "eval" / "results.json"
-    evaluate.write_eval_json(out, results)
+    files.write_json(out, results)
     assert json.loads(out.read_text()) == results
     assert [p.name for p in out.parent.iterdir()] == ["results.json"]  # no temp file left
 
     as_float = evaluate.evaluate_samples(
-        data.to_float(digits_test[:40]), "digits", metrics=("fid",), **kwargs
+        data.to_float(digits_test), "digits", metrics=("fid",), **kwargs
     )
     assert as_float["fid_digits_classifier"] == pytest.approx(results["fid_digits_classifier"])
 
