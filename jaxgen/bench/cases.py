@@ -26,6 +26,7 @@ import optax
 from jaxgen import train
 from jaxgen.diffusion import make_schedule
 from jaxgen.models import diffusion, gan, unet, vae
+from jaxgen.train import gan as gan_train
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -117,7 +118,7 @@ DCGAN = {"latent_dim": 32, "widths": (64, 128)}
 
 
 def dcgan_jax(image_shape, precision, sample_batch):
-    model = gan.GAN(
+    model = gan_train.GAN(
         generator=gan.Generator(image_shape, DCGAN["widths"], "batch"),
         discriminator=gan.Discriminator(DCGAN["widths"], "batch"),
         latent_dim=DCGAN["latent_dim"],
@@ -131,16 +132,20 @@ def dcgan_jax(image_shape, precision, sample_batch):
 
         return cast(part_objective)
 
-    step = gan.gan_step(
-        objective(gan.discriminator_objective), objective(gan.generator_objective), k=1
+    step = gan_train.gan_step(
+        objective(gan_train.discriminator_objective),
+        objective(gan_train.generator_objective),
+        k=1,
     )
     sample = jax.jit(
-        lambda params, model_state, key: gan.sample(model, params, model_state, key, sample_batch)
+        lambda params, model_state, key: gan_train.sample(
+            model, params, model_state, key, sample_batch
+        )
     )
     return JaxModel(
         train.Task(
-            init=lambda key, x: gan.init(model, key, x),
-            tx=gan.adam(2e-4, 2e-4, b1=0.5),
+            init=lambda key, x: gan_train.init(model, key, x),
+            tx=gan_train.adam(2e-4, 2e-4, b1=0.5),
             step=step,
         ),
         {"prior": sample},

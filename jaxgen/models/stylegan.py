@@ -1,7 +1,8 @@
 """StyleGAN-style generator (Karras, Laine & Aila 2019, "A Style-Based Generator Architecture
 for Generative Adversarial Networks"): a mapping network z -> w, a synthesis network from a
-learned constant whose every convolution is followed by per-pixel noise and AdaIN(x, A(w)),
-and the style-mixing demo. Trained as a `gan.GAN` with the DCGAN discriminator."""
+learned constant whose every convolution is followed by per-pixel noise and AdaIN(x, A(w)).
+Trained as a `jaxgen.train.gan.GAN` with the DCGAN discriminator; its style-mixing demo is
+`jaxgen.evaluation.grids.style_mixing_grid`."""
 
 from collections.abc import Sequence
 
@@ -158,59 +159,3 @@ class StyleGenerator(nn.Module):
             mixed = jax.random.bernoulli(k_p, self.mixing_prob, (z.shape[0],))
             ws = mix_styles(ws, w2, jnp.where(mixed, crossover, self.num_styles))
         return self.synthesis(ws)
-
-
-def style_mixing_grid(gan, params, model_state, key, num_sources, crossover):
-    """Style mixing (Karras et al. 2019, Fig. 3): the first row shows the sources B_j, the
-    first column the sources A_i; cell (i, j) takes the styles l < crossover (the coarse
-    resolutions: pose, shape) from B_j and the rest (finer ones: stroke, texture) from A_i.
-    The top-left cell is BLANK. [num_sources + 1, num_sources + 1, ...]."""
-    k_a, k_b, k_g = jax.random.split(key, 3)
-    g = gan.generator
-    n = num_sources
-    if not 0 < crossover < g.num_styles:
-        raise ValueError(f"crossover must be in 1..{g.num_styles - 1}, got {crossover}.")
-    z = jnp.concatenate(
-        [
-            gan_lib.sample_latents(k_a, n, gan.latent_dim),
-            gan_lib.sample_latents(k_b, n, gan.latent_dim),
-        ]
-    )
-
-    def run(method, inputs):
-        g_params, g_state = params[gan_lib.GENERATOR], model_state[gan_lib.GENERATOR]
-        return gan_lib.apply_net(g, g_params, g_state, inputs, key=k_g, train=False, method=method)[
-            0
-        ]
-
-    w = run(StyleGenerator.mapping, z)
-    w_a = jnp.repeat(w[:n, None], g.num_styles, 1)  # [n, L, w_dim]
-    w_b = jnp.repeat(w[n:, None], g.num_styles, 1)
-    mixed = mix_styles(  # [n (A), n (B), L, w_dim] -> flattened row-major
-        jnp.repeat(w_b[None], n, 0).reshape(n * n, *w_b.shape[1:]),
-        jnp.repeat(w_a, n, 0),
-        jnp.full((n * n,), crossover),
-    )
-    ws = jnp.concatenate([w_a, w_b, mixed])
-    x = run(StyleGenerator.synthesis, ws)
-    x_a, x_b, x_mix = x[:n], x[n : 2 * n], x[2 * n :].reshape(n, n, *x.shape[1:])
-    blank = jnp.full((1, 1, *x.shape[1:]), gan_lib.BLANK)
-    top = jnp.concatenate([blank, x_b[None]], axis=1)  # [1, n + 1, ...]
-    body = jnp.concatenate([x_a[:, None], x_mix], axis=1)  # [n, n + 1, ...]
-    return jnp.concatenate([top, body])
-
-
-def sample_hook(gan, grid, n, *, crossover=2):
-    """`sample(state, key)` from the EMA params: "style_mixing" (a square of n cells, see
-    `style_mixing_grid`) or "samples" (n samples, what FID should see)."""
-    if grid == "style_mixing":
-        s = gan_lib.grid_size(n)
-        return gan_lib.ema_sampler(
-            gan,
-            lambda p, ms, key: gan_lib.square(
-                style_mixing_grid(gan, p, ms, key, max(1, s - 1), crossover)
-            ),
-        )
-    if grid == "samples":
-        return gan_lib.sample_hook(gan, grid, n)
-    raise ValueError(f"Unknown sample grid {grid!r}; use 'style_mixing' or 'samples'.")

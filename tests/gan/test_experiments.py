@@ -9,6 +9,7 @@ import pytest
 from jaxgen import data, train
 from jaxgen.evaluation import grids
 from jaxgen.runs import load_experiment
+from jaxgen.tasks import gan as gan_task
 from jaxgen.train import gan as gan_train
 
 BATCH = 16  # 4 per device
@@ -107,7 +108,7 @@ def test_k_discriminator_updates_per_generator_update_and_gradient_penalty(data_
 def test_demo_grids(data_dir):
     """Interpolation, latent arithmetic and multi-scale grids of an (untrained) MSG-GAN."""
     cfg = tiny_config("msggan", data_dir, **DCGAN_TINY)
-    model = load_experiment("dcgan").make_gan(cfg)
+    model = gan_task.make_gan(cfg)
     state = train.init_state(load_experiment("msggan").make_task(cfg), cfg, data.data_mesh())
     images, labels = data.load_split("digits", "train", data_dir)
     label_fn = grids.nearest_neighbour_labels(data.to_float(images[:500]), labels[:500])

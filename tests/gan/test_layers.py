@@ -10,6 +10,7 @@ import pytest
 from jaxgen.data import DATA_AXIS, paired
 from jaxgen.models import gan, stylegan
 from jaxgen.models.spectral_norm import COLLECTION, SpectralNorm, spectral_normalize
+from jaxgen.train.gan import apply_net, standing_stats
 
 
 def largest_singular_value(w):
@@ -101,10 +102,10 @@ def test_standing_stats_are_the_batch_statistics():
     def run(z):
         variables = generator.init(key, z, train=False)
         params, model_state = variables.pop("params"), dict(variables)
-        stats = gan.standing_stats(generator, params, model_state, z, key=key)
-        inference = gan.apply_net(generator, params, stats, z, key=key, train=False)[0]
+        stats = standing_stats(generator, params, model_state, z, key=key)
+        inference = apply_net(generator, params, stats, z, key=key, train=False)[0]
         batch = jax.vmap(  # training mode over a size-1 'data' axis
-            lambda z: gan.apply_net(generator, params, model_state, z, key=key, train=True)[0],
+            lambda z: apply_net(generator, params, model_state, z, key=key, train=True)[0],
             axis_name=DATA_AXIS,
         )(z[None])[0]
         return inference, batch

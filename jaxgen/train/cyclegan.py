@@ -4,24 +4,43 @@ G(a) against b) and D_A (F(b) against a), trained with the least-squares GAN los
 lambda_cyc (||F(G(a)) - a||_1 + ||G(F(b)) - b||_1) and optionally the identity loss.
 
 The params are {'generator': {'G': ..., 'F': ...}, 'discriminator': {'D_A': ..., 'D_B':
-...}}, so `gan.gan_step` updates both generators (and both discriminators) together, as in
-the paper. The unpaired domains are image pools (e.g. `jaxgen.data.paired.class_domains`)
-from which every step draws a batch per domain; the loader's batch sets only the batch size.
-Not implemented: the paper's history buffer of 50 generated images for D.
+...}}, so `jaxgen.train.gan.gan_step` updates both generators (and both discriminators)
+together, as in the paper. The networks are `jaxgen.models.pix2pix.EncoderDecoder` (the
+ResNet generator) and `jaxgen.models.gan.Discriminator` (a PatchGAN). The unpaired domains
+are image pools (e.g. `jaxgen.data.paired.class_domains`) from which every step draws a
+batch per domain; the loader's batch sets only the batch size. Not implemented: the paper's
+history buffer of 50 generated images for D. Pictures: `jaxgen.evaluation.grids`.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgen import losses
-from jaxgen.models import gan as gan_lib
-from jaxgen.models.gan import DISCRIMINATOR, GENERATOR, apply_net
+from jaxgen.train.gan import (
+    DISCRIMINATOR,
+    GENERATOR,
+    Batch,
+    Metrics,
+    PyTree,
+    Step,
+    apply_net,
+    gan_step,
+)
+from jaxgen.train.state import TrainState
 
 G, F = "G", "F"  # G: A -> B, F: B -> A
 D_A, D_B = "D_A", "D_B"
 
 
-def init(generator, discriminator, key, x_a, x_b):
+def init(
+    generator: nn.Module, discriminator: nn.Module, key: jax.Array, x_a: jax.Array, x_b: jax.Array
+) -> tuple[PyTree, PyTree]:
     """(params, model_state) of G, F (one `generator` architecture) and D_A, D_B."""
     keys = jax.random.split(key, 4)
     g_vars = {
@@ -43,7 +62,9 @@ def init(generator, discriminator, key, x_a, x_b):
     return params, model_state
 
 
-def sample_domains(key, pool_a, pool_b, batch_size):
+def sample_domains(
+    key: jax.Array, pool_a: np.ndarray | jax.Array, pool_b: np.ndarray | jax.Array, batch_size: int
+) -> Batch:
     """{'a': [B, H, W, C], 'b': [B, H, W, C]} float32 in [-1, 1], drawn uniformly with
     replacement from the uint8 pools, independently: the domains are unpaired."""
     k_a, k_b = jax.random.split(key)
@@ -59,13 +80,21 @@ def sample_domains(key, pool_a, pool_b, batch_size):
 class Nets:
     """Applies the four networks of one state, threading their model states (training mode)."""
 
-    def __init__(self, generator, discriminator, params, model_state, key, train=True):
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module | None,
+        params: PyTree,
+        model_state: PyTree,
+        key: jax.Array,
+        train: bool = True,
+    ):
         self.modules = {G: generator, F: generator, D_A: discriminator, D_B: discriminator}
         self.params = {**params[GENERATOR], **params[DISCRIMINATOR]}
         self.states = {**model_state[GENERATOR], **model_state[DISCRIMINATOR]}
         self.key, self.train, self.calls = key, train, 0
 
-    def __call__(self, name, x):
+    def __call__(self, name: str, x: jax.Array) -> jax.Array:
         self.calls += 1
         key = jax.random.fold_in(self.key, self.calls)
         out, self.states[name] = apply_net(
@@ -73,11 +102,19 @@ class Nets:
         )
         return out
 
-    def part_state(self, names):
+    def part_state(self, names: tuple[str, ...]) -> dict[str, Any]:
         return {n: self.states[n] for n in names}
 
 
-def discriminator_objective(generator, discriminator, kind, d_params, state, batch, key):
+def discriminator_objective(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    kind: str,
+    d_params: PyTree,
+    state: TrainState,
+    batch: Batch,
+    key: jax.Array,
+) -> tuple[jax.Array, tuple[Metrics, PyTree]]:
     """(1/2) [L_D(D_B; b, G(a)) + L_D(D_A; a, F(b))] averaged over the batch, with the
     discriminator loss `kind` ("least_squares" in the paper: (D(b) - 1)^2 + D(G(a))^2),
     halved "to slow down the rate at which D learns" (Zhu et al. 2017, Sec. 4)."""
@@ -92,8 +129,16 @@ def discriminator_objective(generator, discriminator, kind, d_params, state, bat
 
 
 def generator_objective(
-    generator, discriminator, kind, cycle_weight, identity_weight, g_params, state, batch, key
-):
+    generator: nn.Module,
+    discriminator: nn.Module,
+    kind: str,
+    cycle_weight: float,
+    identity_weight: float,
+    g_params: PyTree,
+    state: TrainState,
+    batch: Batch,
+    key: jax.Array,
+) -> tuple[jax.Array, tuple[Metrics, PyTree]]:
     """L_GAN(G, D_B) + L_GAN(F, D_A) + lambda_cyc L_cyc(G, F) + lambda_id L_id (Zhu et al.
     2017, eq. 3; lambda_cyc = 10): L_GAN the generator loss `kind`, L_cyc =
     ||F(G(a)) - a||_1 + ||G(F(b)) - b||_1 (`losses.cycle_consistency_loss`) and the identity
@@ -116,18 +161,18 @@ def generator_objective(
 
 
 def make_step(
-    generator,
-    discriminator,
-    pool_a,
-    pool_b,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    pool_a: np.ndarray,
+    pool_b: np.ndarray,
     *,
-    kind="least_squares",
-    cycle_weight=10.0,
-    identity_weight=0.0,
-):
+    kind: str = "least_squares",
+    cycle_weight: float = 10.0,
+    identity_weight: float = 0.0,
+) -> Step:
     """The training step: a batch per domain drawn from the pools (the loader's batch gives
-    only the per-device batch size), then `gan.gan_step` with k = 1."""
-    inner = gan_lib.gan_step(
+    only the per-device batch size), then `gan_step` with k = 1."""
+    inner = gan_step(
         lambda p, state, batch, key: discriminator_objective(
             generator, discriminator, kind, p, state, batch, key
         ),
@@ -143,26 +188,3 @@ def make_step(
         return inner(state, domains, k_step)
 
     return step
-
-
-def translation_grid(generator, params, model_state, key, x_a, x_b):
-    """Row i: a_i, G(a_i), F(G(a_i)), b_i, F(b_i), G(F(b_i)) (translation and reconstruction
-    both ways). [N, 6, ...] for N images per domain, in inference mode."""
-    nets = Nets(generator, None, params, model_state, key, train=False)
-    fake_b, fake_a = nets(G, x_a), nets(F, x_b)
-    rows = [x_a, fake_b, nets(F, fake_b), x_b, fake_a, nets(G, fake_a)]
-    return jnp.stack(rows, axis=1)
-
-
-def sample_hook(generator, pool_a, pool_b, n):
-    """`sample(state, key)`: a square grid of about n cells, n // 6 rows of
-    `translation_grid` on held-out images drawn by `key` from the uint8 pools."""
-    rows = max(1, n // 6)
-
-    @jax.jit
-    def draw(params, model_state, key, pool_a, pool_b):
-        k_data, k_g = jax.random.split(key)
-        x = sample_domains(k_data, pool_a, pool_b, rows)
-        return gan_lib.square(translation_grid(generator, params, model_state, k_g, x["a"], x["b"]))
-
-    return lambda state, key: draw(state.ema_params, state.model_state, key, pool_a, pool_b)

@@ -1,0 +1,145 @@
+"""Training of pix2pix (Isola et al. 2017, "Image-to-Image Translation with Conditional
+Adversarial Networks"): a U-Net generator G(x) (`jaxgen.models.pix2pix.EncoderDecoder`) and
+a PatchGAN discriminator D(x, y) on the concatenated input and output
+(`jaxgen.models.gan.Discriminator`), trained with the conditional GAN loss plus lambda * L1
+through `jaxgen.train.gan.gan_step`; G's translations of held-out inputs. Pictures:
+`jaxgen.evaluation.grids`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxgen import losses
+from jaxgen.train.gan import (
+    DISCRIMINATOR,
+    GENERATOR,
+    Batch,
+    Metrics,
+    PyTree,
+    Step,
+    apply_net,
+    gan_step,
+    standing_stats,
+)
+from jaxgen.train.state import TrainState
+
+
+def init(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    key: jax.Array,
+    x_source: jax.Array,
+    x_target: jax.Array,
+) -> tuple[PyTree, PyTree]:
+    """(params, model_state) of G and of D(x, y), initialized on a batch of pairs."""
+    k_g, k_d, k_drop = jax.random.split(key, 3)
+    g_vars = generator.init({"params": k_g, "dropout": k_drop}, x_source, train=False)
+    d_vars = discriminator.init(k_d, jnp.concatenate([x_source, x_target], -1), train=False)
+    g_params, d_params = g_vars.pop("params"), d_vars.pop("params")
+    return (
+        {GENERATOR: g_params, DISCRIMINATOR: d_params},
+        {GENERATOR: dict(g_vars), DISCRIMINATOR: dict(d_vars)},
+    )
+
+
+def discriminator_objective(
+    nets: tuple[nn.Module, nn.Module],
+    make_source: Callable[[jax.Array], jax.Array],
+    d_params: PyTree,
+    state: TrainState,
+    batch: Batch,
+    key: jax.Array,
+) -> tuple[jax.Array, tuple[Metrics, PyTree]]:
+    """(1/2) [-log D(x, y) - log(1 - D(x, G(x)))] averaged over patches and the batch, the
+    halved cGAN discriminator loss of Isola et al. (eq. 1 and Sec. 3.3); x = make_source(y),
+    the targets y the batch's images. `nets` = (generator, discriminator)."""
+    generator, discriminator = nets
+    k_g, k_d = jax.random.split(key)
+    y = batch["image"]
+    x = make_source(y)
+    g_state, d_state = state.model_state[GENERATOR], state.model_state[DISCRIMINATOR]
+    y_fake, _ = apply_net(generator, state.params[GENERATOR], g_state, x, key=k_g, train=True)
+    y_fake = jax.lax.stop_gradient(y_fake)
+    real, d_state = apply_net(
+        discriminator, d_params, d_state, jnp.concatenate([x, y], -1), key=k_d, train=True
+    )
+    fake, d_state = apply_net(
+        discriminator, d_params, d_state, jnp.concatenate([x, y_fake], -1), key=k_d, train=True
+    )
+    loss, _ = losses.discriminator_loss(real, fake, "minimax")  # [B]
+    metrics = {"real_logit": jnp.mean(real), "fake_logit": jnp.mean(fake)}
+    return 0.5 * jnp.mean(loss), (metrics, d_state)
+
+
+def generator_objective(
+    nets: tuple[nn.Module, nn.Module],
+    make_source: Callable[[jax.Array], jax.Array],
+    l1_weight: float,
+    g_params: PyTree,
+    state: TrainState,
+    batch: Batch,
+    key: jax.Array,
+) -> tuple[jax.Array, tuple[Metrics, PyTree]]:
+    """-log D(x, G(x)) + lambda ||y - G(x)||_1 (Isola et al. 2017, eq. 4, non-saturating;
+    lambda = 100 in the paper), averaged over the batch."""
+    generator, discriminator = nets
+    k_g, k_d = jax.random.split(key)
+    y = batch["image"]
+    x = make_source(y)
+    g_state, d_state = state.model_state[GENERATOR], state.model_state[DISCRIMINATOR]
+    y_fake, g_state = apply_net(generator, g_params, g_state, x, key=k_g, train=True)
+    fake, _ = apply_net(
+        discriminator,
+        state.params[DISCRIMINATOR],
+        d_state,
+        jnp.concatenate([x, y_fake], -1),
+        key=k_d,
+        train=True,
+    )
+    adversarial = losses.generator_loss(fake, "non_saturating")  # [B]
+    l1 = losses.pix2pix_l1_loss(y_fake, y)  # [B]
+    metrics = {"adversarial": jnp.mean(adversarial), "l1": jnp.mean(l1)}
+    return jnp.mean(adversarial + l1_weight * l1), (metrics, g_state)
+
+
+def make_step(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    make_source: Callable[[jax.Array], jax.Array],
+    l1_weight: float,
+) -> Step:
+    """The training step (`gan_step`, k = 1): targets y are the batch's images, inputs
+    x = make_source(y) (e.g. their edge maps)."""
+    nets = (generator, discriminator)
+    return gan_step(
+        lambda p, state, batch, key: discriminator_objective(
+            nets, make_source, p, state, batch, key
+        ),
+        lambda p, state, batch, key: generator_objective(
+            nets, make_source, l1_weight, p, state, batch, key
+        ),
+        k=1,
+    )
+
+
+def translate(
+    generator: nn.Module, params: PyTree, model_state: PyTree, x: jax.Array, key: jax.Array
+) -> jax.Array:
+    """G(x) in inference mode (running batch statistics; dropout stays on, as in the paper)."""
+    g_params, g_state = params[GENERATOR], model_state[GENERATOR]
+    return apply_net(generator, g_params, g_state, x, key=key, train=False)[0]
+
+
+def translate_standing(
+    generator: nn.Module, params: PyTree, model_state: PyTree, x: jax.Array, key: jax.Array
+) -> jax.Array:
+    """G(x) normalized by the batch statistics of the inputs x themselves
+    (`standing_stats`; pix2pix too normalizes test batches by their own statistics),
+    dropout on: how the sample grid and the evaluation translate held-out inputs."""
+    k_stats, k_g = jax.random.split(key)
+    g_state = standing_stats(generator, params[GENERATOR], model_state[GENERATOR], x, key=k_stats)
+    return translate(generator, params, {**model_state, GENERATOR: g_state}, x, k_g)
