@@ -16,10 +16,11 @@ checked with :func:`jaxgen.metrics.inception.load_inception_variables`; pass it 
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
 
 import numpy as np
+
+from jaxgen.models.npz_weights import convert_torch_main
 
 # torch leaf -> (flax collection, flax leaf path, array transform)
 LEAF_TABLE = {
@@ -50,19 +51,16 @@ def convert_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.nda
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pt_state_dict", help="pytorch-fid pt_inception-2015-12-05-*.pth")
-    parser.add_argument("out_npz", help="output .npz for metrics.inception_weights")
-    args = parser.parse_args(argv)
-
-    import torch
-
     from jaxgen.metrics.inception import load_inception_variables
 
-    state_dict = torch.load(args.pt_state_dict, map_location="cpu")
-    np.savez(args.out_npz, **convert_state_dict({k: v.numpy() for k, v in state_dict.items()}))
-    load_inception_variables(args.out_npz)  # raises if any variable is missing or mis-shaped
-    print(f"wrote {args.out_npz}")
+    convert_torch_main(
+        argv,
+        __doc__.splitlines()[0],
+        convert_state_dict,
+        load_inception_variables,
+        "pytorch-fid pt_inception-2015-12-05-*.pth",
+        "output .npz for metrics.inception_weights",
+    )
 
 
 if __name__ == "__main__":

@@ -13,12 +13,12 @@ by style transfer and is dropped. The output is checked with
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
 
 import numpy as np
 
-from jaxgen.models.style import VGG19_CONVS
+from jaxgen.models.npz_weights import convert_torch_main
+from jaxgen.models.style import VGG19_CONVS, load_vgg19_variables
 
 # Index of each conv in torchvision's `features` Sequential (conv, ReLU pairs; a max pool
 # after each block): conv1_1 ... conv5_4.
@@ -44,19 +44,14 @@ def convert_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.nda
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pth", help="torchvision vgg19 state dict, e.g. vgg19-dcbb9e9d.pth")
-    parser.add_argument("out_npz", help="output .npz for --config.features.weights")
-    args = parser.parse_args(argv)
-
-    import torch
-
-    from jaxgen.models.style import load_vgg19_variables
-
-    state_dict = torch.load(args.pth, map_location="cpu")
-    np.savez(args.out_npz, **convert_state_dict({k: v.numpy() for k, v in state_dict.items()}))
-    load_vgg19_variables(args.out_npz)  # raises if any variable is missing or mis-shaped
-    print(f"wrote {args.out_npz}")
+    convert_torch_main(
+        argv,
+        __doc__.splitlines()[0],
+        convert_state_dict,
+        load_vgg19_variables,
+        "torchvision vgg19 state dict, e.g. vgg19-dcbb9e9d.pth",
+        "output .npz for --config.features.weights",
+    )
 
 
 if __name__ == "__main__":

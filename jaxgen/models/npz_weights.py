@@ -7,6 +7,7 @@ variables, so a wrong or truncated file fails before any computation with one me
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Mapping
 
@@ -14,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
+
+from jaxgen.files import write_npz_atomic
 
 _MAX_KEYS_IN_ERROR = 5
 
@@ -30,6 +33,24 @@ def save_variables(path: str | os.PathLike, variables: Mapping) -> None:
     """Writes flax ``variables`` (``{'params': ..., ...}``) as an ``.npz`` weights file."""
     flat = traverse_util.flatten_dict(dict(variables), sep="/")
     np.savez(path, **{key: np.asarray(value) for key, value in flat.items()})
+
+
+def convert_torch_main(argv, description, convert_fn, check_fn, input_help, output_help):
+    """The command line of a converter: reads the PyTorch state dict at argv's first path
+    (torch is needed only here), writes convert_fn({name: numpy array}) as an ``.npz``
+    weights file at the second (atomically), then check_fn(out) loads it against the
+    model's variables, so a wrong file fails here rather than at use."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("pth", help=input_help)
+    parser.add_argument("out_npz", help=output_help)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    state_dict = torch.load(args.pth, map_location="cpu")
+    write_npz_atomic(args.out_npz, **convert_fn({k: v.numpy() for k, v in state_dict.items()}))
+    check_fn(args.out_npz)  # raises if any variable is missing or mis-shaped
+    print(f"wrote {args.out_npz}")
 
 
 def _first(keys, n: int = _MAX_KEYS_IN_ERROR) -> str:
