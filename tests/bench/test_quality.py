@@ -10,7 +10,6 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 from jax.experimental.compilation_cache import compilation_cache
 
 from jaxgen import cli
@@ -46,14 +45,13 @@ def persistent_compilation_cache(path):
 
 
 @pytest.fixture(scope="module")
-def benchmarks(tmp_path_factory, data_dir):
+def benchmarks(tmp_path_factory):
     """The VAE with seeds 0 and 1 in one output directory, with seed 0 again in another;
     then the first benchmark once more (its log in out["again"])."""
     with (
         pytest.MonkeyPatch.context() as mp,
         persistent_compilation_cache(tmp_path_factory.mktemp("jax_cache")),
     ):
-        mp.setattr(tfds.core.constants, "DATA_DIR", data_dir)  # the train path's default
         mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))  # FID statistics
         out = {}
         for name, seeds in (("a", (0, 1)), ("b", (0,))):
