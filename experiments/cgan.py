@@ -1,13 +1,18 @@
-"""Conditional GAN (Mirza & Osindero 2014) with the DCGAN networks: the label is fed to both
-G (one-hot, concatenated to z) and D (one-hot maps, concatenated to the image). The sample
-hook shows one row per class, the same z in every row. The dcgan config and wiring
-otherwise (presets included: --config.preset=gpu for Fashion-MNIST).
+"""Conditional GAN (Mirza & Osindero 2014): the DCGAN networks, the label fed to G and D.
 
-Evaluation of a run (EMA weights, newest checkpoint unless --step):
-  python experiments/cgan.py eval WORKDIR [--step N] [--config.eval.num_samples=N]
-writes WORKDIR/eval/step_N/: eval.json (FID, KID, IS, precision/recall and mode coverage of
-eval.num_samples samples with balanced labels, and the feature classifier's accuracy for
-the label each was drawn with) and samples.png (the first samples; column j holds class j).
+The label is fed to both G (one-hot, concatenated to z) and D (one-hot maps, concatenated to
+the image). The sample hook shows one row per class, the same z in every row. The dcgan
+config and wiring (jaxgen.tasks.gan) otherwise, presets included (--config.preset=NAME
+selects get_config(NAME)): quick (2,000 steps), cpu (8x8 digits, 8,000 steps, the default),
+gpu (fashion_mnist, wider networks, 30,000 steps).
+
+Run (the same as `jaxgen train cgan`; the run directory defaults to runs/cgan):
+  python experiments/cgan.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]
+Evaluate (EMA weights, the newest checkpoint unless --step):
+  python experiments/cgan.py eval DIR [--step N] [--config.eval.num_samples=N]
+writes DIR/eval/step_N/: eval.json (FID, KID, IS, precision/recall and mode coverage of
+eval.num_samples samples with balanced labels, and the feature classifier's accuracy for the
+label each was drawn with) and samples.png (the first samples; column j holds class j).
 """
 
 import jax
@@ -22,7 +27,7 @@ PRESETS = gan_task.PRESETS
 make_task = gan_task.make_task
 
 
-def get_config(preset="cpu"):
+def get_config(preset="digits"):
     c = gan_task.base_config()
     c.model.conditional = True
     c.sample.grid = "class_rows"
