@@ -15,7 +15,7 @@ TORCH ?= torch==2.13.0
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,tfds]'
 	touch $(STAMP)
 
 install: $(STAMP)
