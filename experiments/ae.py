@@ -2,19 +2,21 @@
 
 Encoder (Conv 3x3 stride 2, ReLU) per width, a Dense to --config.model.bottleneck units;
 decoder Dense, (ConvTranspose 3x3 stride 2, ReLU) per width in reverse, or nearest x2 + Conv
-with --config.model.upsample=resize.
+with --config.model.upsample=resize. The sample hook shows rows of test images and their
+reconstructions (an autoencoder has no prior to sample from). Config, wiring and evaluation:
+jaxgen.tasks.autoencoder, shared with `dae`.
 
-The sample hook shows rows of test images and their reconstructions (an autoencoder has no
-prior to sample from).
+Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
+  quick  digits, bottleneck 16, 3,000 steps (the default)
+  cpu    fashion_mnist, bottleneck 32, 12,000 steps
+  gpu    fashion_mnist, bottleneck 32, wider conv stack, batch 128, 50,000 steps
 
-Presets (--config.preset=NAME; explicit --config overrides still win):
-  quick  digits, 3,000 steps
-  cpu    fashion_mnist, bottleneck 32, 12,000 steps (6 min on 2 cores beside two other runs)
-  gpu    fashion_mnist, wider conv stack, 50,000 steps
-
-Evaluation: python experiments/ae.py eval WORKDIR [--step N] [--config.eval.KEY=V]
-writes WORKDIR/eval/step_N/: eval.json (test-set reconstruction MSE per pixel on the
-[-1, 1] scale) and reconstructions.png.
+Run (the same as `jaxgen train ae`; the run directory defaults to runs/ae):
+  python experiments/ae.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]
+Evaluate (EMA weights, the newest checkpoint unless --step):
+  python experiments/ae.py eval DIR [--step N] [--config.eval.KEY=VALUE ...]
+writes DIR/eval/step_N/: eval.json (test-set reconstruction MSE per pixel on the [-1, 1]
+scale) and reconstructions.png.
 """
 
 from jaxgen import runs, train

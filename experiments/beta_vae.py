@@ -1,23 +1,24 @@
 """beta-VAE (Higgins et al. 2017): constant or warmed-up KL weight; latent traversal grid.
 
-The conv VAE with the KL weighted by a constant beta, or by beta warmed up linearly from 0
-(--config.loss.warmup_steps=N).
-
--ELBO_beta = -log p(x|z) + beta(step) KL(q(z|x) || N(0, I)); beta > 1 trades reconstruction
+The conv VAE of `vae` (jaxgen.tasks.vae) with a 10-d latent and the KL weighted by a
+constant beta = 4, or by beta warmed up linearly from 0 (--config.loss.warmup_steps=N):
+-ELBO_beta = -log p(x|z) + beta(step) KL(q(z|x) || N(0, I)). beta > 1 trades reconstruction
 for a posterior closer to the factorised prior (fewer active dimensions, smoother
-traversals); the test-set numbers are always the beta = 1 bound. The decoder is a
-discretized logistic: beta is relative to the reconstruction term's scale, and with a
-Bernoulli decoder on grey levels beta = 4 collapses every dimension on `digits` (1,500
-steps: 0 active of 10; discretized logistic: 3 clearly active, KL ~0.5-0.7 nats each).
+traversals); the test-set numbers are always the beta = 1 bound. beta is relative to the
+reconstruction term's scale, so the decoder is a discretized logistic: with a Bernoulli
+decoder on grey levels beta = 4 collapsed every dimension on `digits` (README, Autoencoder
+and VAE results).
 
-Presets (--config.preset=NAME; explicit --config overrides still win):
-  quick  digits, beta 4, 3,000 steps
-  cpu    fashion_mnist, 12,000 steps + IWAE on 1,000 test images (16 min on 2 cores
-         beside two other runs)
-  gpu    fashion_mnist, wider conv stack, 50,000 steps
+Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
+  quick  digits, 3,000 steps (the default)
+  cpu    fashion_mnist, 12,000 steps; IWAE on the first 1,000 test images
+  gpu    fashion_mnist, wider conv stack, batch 128, 50,000 steps
 
-Evaluation: python experiments/beta_vae.py eval WORKDIR [--step N] [--config.eval.KEY=V]
-writes WORKDIR/eval/step_N/: eval.json (-ELBO, IWAE NLL in nats and bits/dim, recon MSE,
+Run (the same as `jaxgen train beta_vae`; the run directory defaults to runs/beta_vae):
+  python experiments/beta_vae.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]
+Evaluate (EMA weights, the newest checkpoint unless --step):
+  python experiments/beta_vae.py eval DIR [--step N] [--config.eval.KEY=VALUE ...]
+writes DIR/eval/step_N/: eval.json (-ELBO, IWAE NLL in nats and bits/dim, recon MSE,
 per-dimension KL and the number of active dimensions, KL > 0.01 nats), samples.png,
 reconstructions.png, traversal.png: row i varies the i-th most informative latent dimension
 (largest mean KL) of the first test image's posterior mean over

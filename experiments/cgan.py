@@ -3,8 +3,9 @@
 The label is fed to both G (one-hot, concatenated to z) and D (one-hot maps, concatenated to
 the image). The sample hook shows one row per class, the same z in every row. The dcgan
 config and wiring (jaxgen.tasks.gan) otherwise, presets included (--config.preset=NAME
-selects get_config(NAME)): quick (2,000 steps), cpu (8x8 digits, 8,000 steps, the default),
-gpu (fashion_mnist, wider networks, 30,000 steps).
+selects get_config(NAME)): quick (digits, 2,000 steps), digits (8x8, 8,000 steps, the
+default), cpu (fashion_mnist 28x28, 12,000 steps), gpu (fashion_mnist, wider networks,
+30,000 steps).
 
 Run (the same as `jaxgen train cgan`; the run directory defaults to runs/cgan):
   python experiments/cgan.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]

@@ -1,20 +1,25 @@
-"""CycleGAN (Zhu et al. 2017) on unpaired Fashion-MNIST "sneaker" (class 7) <-> "ankle boot"
-(class 9): ResNet generators G: A -> B and F: B -> A (instance norm), PatchGAN
-discriminators D_A, D_B, the least-squares GAN loss + lambda_cyc = 10 times the cycle-
-consistency loss, Adam 2e-4, beta1 0.5. Each step draws a batch of each class at random
-from the training split (data.batch_size per domain; no image is paired with another).
-The sample hook shows rows a, G(a), F(G(a)), b, F(b), G(F(b)) of test images: a good
-translation keeps the pose and sole of its input and changes the shaft.
+"""CycleGAN (Zhu et al. 2017): unpaired Fashion-MNIST sneaker <-> ankle boot translation.
 
-`python experiments/cyclegan.py eval DIR` scores G and F (EMA weights) on the 1,000 test
-images of each class: the feature classifier's accuracy for the target class, FID against
-the target class's test images (next to the FID of the untranslated inputs) and the cycle
-L1 (`jaxgen.evaluation.gan.cycle_scores`); translations.png shows 12 rows.
+Domains "sneaker" (class 7) and "ankle boot" (class 9): ResNet generators G: A -> B and
+F: B -> A (instance norm), PatchGAN discriminators D_A, D_B, the least-squares GAN loss +
+lambda_cyc = 10 times the cycle-consistency loss, Adam 2e-4, beta1 0.5. Each step draws a
+batch of each class at random from the training split (data.batch_size per domain; no image
+is paired with another). The sample hook shows rows a, G(a), F(G(a)), b, F(b), G(F(b)) of
+test images: a good translation keeps the pose and sole of its input and changes the shaft.
 
-CPU preset (default): 28x28, small widths, 4,000 steps: 7.3-7.4 min wall on 2 cores
-shared with one other run. GPU preset:
---config.preset=gpu, i.e. --config.train.steps=20000 --config.model.widths="(64, 128)"
---config.model.num_res_blocks=6 --config.model.d_widths="(64, 128)"
+Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
+  cpu    28x28, widths (32, 64) for G, F and the Ds, 3 residual blocks, 16 images per
+         domain and step, 4,000 steps (the default)
+  gpu    widths (64, 128), 6 residual blocks, 20,000 steps
+
+Run (the same as `jaxgen train cyclegan`; the run directory defaults to runs/cyclegan):
+  python experiments/cyclegan.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]
+Evaluate (EMA weights, the newest checkpoint unless --step):
+  python experiments/cyclegan.py eval DIR [--step N] [--config.eval.KEY=VALUE ...]
+scores G and F on the 1,000 test images of each class and writes DIR/eval/step_N/:
+eval.json (the feature classifier's accuracy for the target class, FID against the target
+class's test images next to the FID of the untranslated inputs, and the cycle L1;
+jaxgen.evaluation.gan.cycle_scores) and translations.png (12 rows).
 """
 
 import functools

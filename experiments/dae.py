@@ -1,21 +1,24 @@
 """Denoising autoencoder (Vincent et al. 2008): noisy or masked images in, clean ones out.
 
-The conv autoencoder of `ae`, fed corrupted images (--config.loss.corruption=gaussian: noise
-of std loss.noise_std on the [-1, 1] scale, or masking: each pixel set to 0 with probability
-loss.mask_prob) and trained to reconstruct the clean ones (MSE).
+The conv autoencoder of `ae` (jaxgen.tasks.autoencoder), fed corrupted images
+(--config.loss.corruption=gaussian: noise of std loss.noise_std on the [-1, 1] scale, or
+masking: each pixel set to 0 with probability loss.mask_prob) and trained to reconstruct the
+clean ones (MSE). The sample hook shows rows noisy / denoised / clean of test images.
 
-The sample hook shows rows noisy / denoised / clean of test images (9 x 9 grid).
+Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win), all
+with Gaussian noise of std 0.5:
+  quick  digits, bottleneck 16, 3,000 steps (the default)
+  cpu    fashion_mnist, bottleneck 32, 12,000 steps
+  gpu    fashion_mnist, bottleneck 32, wider conv stack, batch 128, 50,000 steps
 
-Presets (--config.preset=NAME; explicit --config overrides still win):
-  quick  digits, Gaussian noise std 0.5 (on the [-1, 1] scale), 3,000 steps
-  cpu    fashion_mnist, bottleneck 32, 12,000 steps (6 min on 2 cores beside two other runs)
-  gpu    fashion_mnist, wider conv stack, 50,000 steps
-
-Evaluation: python experiments/dae.py eval WORKDIR [--step N] [--config.eval.KEY=V]
-writes WORKDIR/eval/step_N/: eval.json (test-set MSE per pixel on the [-1, 1] scale of:
-denoised corrupted inputs against the clean ones (denoise_mse), the corrupted inputs
-themselves (noisy_mse), reconstructions of clean inputs (recon_mse)), denoising.png (rows
-noisy / denoised / clean) and reconstructions.png.
+Run (the same as `jaxgen train dae`; the run directory defaults to runs/dae):
+  python experiments/dae.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]
+Evaluate (EMA weights, the newest checkpoint unless --step):
+  python experiments/dae.py eval DIR [--step N] [--config.eval.KEY=VALUE ...]
+writes DIR/eval/step_N/: eval.json (test-set MSE per pixel on the [-1, 1] scale of the
+denoised corrupted inputs against the clean ones (denoise_mse), of the corrupted inputs
+themselves (noisy_mse) and of reconstructions of clean inputs (recon_mse)), denoising.png
+(rows noisy / denoised / clean) and reconstructions.png.
 """
 
 from jaxgen import runs, train

@@ -9,9 +9,10 @@ nearest training image), e.g.
 `jaxgen sample runs/dcgan --config.sample.grid=interpolation --out walk.png`.
 
 Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
-  quick  the cpu preset for 2,000 steps (`jaxgen bench --quality`'s)
-  cpu    8x8 digits, widths (64, 128), latent 32, batch 64, 8,000 steps (the default)
-  gpu    fashion_mnist, widths (128, 256), latent 100, batch 128, 30,000 steps
+  quick   the digits preset for 2,000 steps (`jaxgen bench --quality`'s)
+  digits  8x8 digits, widths (64, 128), latent 32, batch 64, 8,000 steps (the default)
+  cpu     fashion_mnist 28x28, widths (64, 128), latent 64, batch 64, 12,000 steps
+  gpu     fashion_mnist, widths (128, 256), latent 100, batch 128, 30,000 steps
 
 Run (the same as `jaxgen train dcgan`; the run directory defaults to runs/dcgan):
   python experiments/dcgan.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]

@@ -1,15 +1,20 @@
-"""Class-conditional DDPM with classifier-free guidance (Ho & Salimans 2021) on `digits`:
-labels dropped to a learned empty class with probability p_uncond in training; samples
-guided with weight w, one class per column. The config, presets and wiring of `ddpm`
-otherwise.
+"""Class-conditional DDPM with classifier-free guidance (Ho & Salimans 2021), on `digits`.
 
-Evaluation: python experiments/ddpm_cond.py eval WORKDIR [--config.eval.KEY=V] writes what
-`ddpm`'s does (its steps table guided with sample.guidance_w) plus the guidance table: per
-weight w of eval.guidance_ws, FID, precision/recall and mode coverage, and the accuracy of
-the feature classifier on the samples for the label they were conditioned on (the sampler of
-c.sample); guidance.png: rows w, columns the classes, the same x_T per column. The guided
-steps table costs twice the network evaluations of ddpm's; --config.eval.ddim_steps="()"
---config.eval.ancestral=False leaves it out.
+The U-Net of `ddpm` with a class embedding; labels dropped to a learned empty class with
+probability p_uncond = 0.1 in training; samples guided with weight w (sample.guidance_w),
+one class per column. The config, presets (quick, cpu: the default, gpu; see `ddpm`) and
+wiring of `ddpm` (jaxgen.tasks.diffusion) otherwise.
+
+Run (the same as `jaxgen train ddpm_cond`; the run directory defaults to runs/ddpm_cond):
+  python experiments/ddpm_cond.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]
+Evaluate (EMA weights, the newest checkpoint unless --step):
+  python experiments/ddpm_cond.py eval DIR [--step N] [--config.eval.KEY=VALUE ...]
+writes what `ddpm`'s does (its steps table guided with sample.guidance_w) plus the guidance
+table: per weight w of eval.guidance_ws, FID, precision/recall and mode coverage, and the
+accuracy of the feature classifier on the samples for the label they were conditioned on
+(the sampler of c.sample); guidance.png: rows w, columns the classes, the same x_T per
+column. The guided steps table costs twice the network evaluations of ddpm's;
+--config.eval.ddim_steps="()" --config.eval.ancestral=False leaves it out.
 """
 
 from jaxgen import runs, train

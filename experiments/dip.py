@@ -1,23 +1,25 @@
 """Deep image prior (Ulyanov et al. 2018): denoising, inpainting, 4x super-resolution.
 
 The "skip" encoder-decoder fitted to one degraded photograph from scikit-image (offline)
-from a fixed random code; the PSNR against the clean image is logged every
-train.log_every steps (metrics.jsonl, plots/psnr.png) to show where early stopping helps.
+from a fixed random code, minimising ||A(f(z)) - y||^2 for the degradation A; the PSNR
+against the clean image is logged every train.log_every steps (metrics.jsonl,
+plots/psnr.png) to show where early stopping helps.
 
   --config.task=denoising         Gaussian noise, sigma 25/255 of the [0, 1] range
   --config.task=inpainting        50% of the pixels dropped at random
   --config.task=super_resolution  4x Lanczos downsampling
   --config.data.image=NAME        astronaut (default), camera, ... (jaxgen.data.photos)
 
-Presets (--config.preset=NAME; explicit --config overrides still win):
-  quick  64x64, widths 64, 1,200 steps (83 s of CPU time, 2.5-3.5 min on a busy 2-core CPU)
-  cpu    128x128, the paper's widths 128, 2,400 steps (28 min wall, 28 CPU-minutes, measured
-         on a 2-core CPU shared with one other run)
+Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
+  quick  64x64, widths 64, 1,200 steps (the default)
+  cpu    128x128, the paper's widths 128, 2,400 steps
   gpu    512x512, widths 128, 3,000 steps
 
-Evaluation of a run (the newest checkpoint unless --step):
-  python experiments/dip.py eval WORKDIR [--step N]
-writes WORKDIR/eval/step_N/: eval.json (PSNR at the best logged step and at the end, the
+Run (the same as `jaxgen train dip`; the run directory defaults to runs/dip):
+  python experiments/dip.py [--workdir DIR] [--config.preset=P] [--config.task=T ...]
+Evaluate (the newest checkpoint unless --step):
+  python experiments/dip.py eval DIR [--step N]
+writes DIR/eval/step_N/: eval.json (PSNR at the best logged step and at the end, the
 classical baseline's PSNR: an oracle-tuned Gaussian filter, biharmonic inpainting or
 bicubic upsampling), comparison.png (observation, baseline, deep image prior, clean) and
 psnr.png (PSNR against step with the baseline).

@@ -1,18 +1,20 @@
 """Glow (Kingma & Dhariwal 2018), multi-scale flow on dequantized 8-bit images, on `digits`.
 
-Use --config.preset=cpu (or gpu) for fashion_mnist. --config.model.coupling_mask=checkerboard
-for RealNVP's spatial masks (Dinh et al. 2017) instead of Glow's channel halves; samples are
-drawn at --config.sample.temperature.
+ActNorm, invertible 1x1 convolutions and affine coupling per step, squeeze and factor-out
+between levels, trained on the exact negative log-likelihood of uniformly dequantized
+images. --config.model.coupling_mask=checkerboard for RealNVP's spatial masks (Dinh et al.
+2017) instead of Glow's channel halves; samples are drawn at --config.sample.temperature.
 
-Presets (--config.preset=NAME; explicit --config overrides still win):
-  quick  digits, 2 levels x 4 steps, 64 hidden channels, 4,000 steps (the defaults below)
+Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
+  quick  digits, 2 levels x 4 steps, 64 hidden channels, batch 64, 4,000 steps (the default)
   cpu    fashion_mnist, 2 levels x 4 steps, 64 hidden channels, batch 32, 12,000 steps
-         (measured: 18.7 CPU-minutes, 24 min wall beside one other run; 3.77 bits/dim)
   gpu    fashion_mnist, 2 levels x 16 steps, 256 hidden channels, batch 128, 50,000 steps
 
-Evaluation of a run (EMA weights, newest checkpoint unless --step):
-  python experiments/glow.py eval WORKDIR [--step N] [--config.eval.temperatures="(0.5,1.0)"]
-writes WORKDIR/eval/step_N/: eval.json (test-set NLL of the uniformly dequantized images, one
+Run (the same as `jaxgen train glow`; the run directory defaults to runs/glow):
+  python experiments/glow.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]
+Evaluate (EMA weights, the newest checkpoint unless --step):
+  python experiments/glow.py eval DIR [--step N] [--config.eval.temperatures="(0.5,1.0)"]
+writes DIR/eval/step_N/: eval.json (test-set NLL of the uniformly dequantized images, one
 noise draw per image, in nats and bits/dim: an upper bound on the NLL of the uint8 pixels;
 `digits` has 17 distinct levels, 0..16 stored as round(v 255 / 16), and is dequantized over
 those; the sampling time), samples.png (at sample.temperature), temperatures.png (one row per

@@ -1,5 +1,4 @@
-"""Latent diffusion (Rombach et al. 2022): DDPM in the latent space of a trained, frozen
-autoencoder of the VAE family, decoded to images.
+"""Latent diffusion (Rombach et al. 2022): DDPM in a frozen VAE-family autoencoder's latents.
 
 --config.autoencoder.workdir is the run directory of a `vae`, `beta_vae`, `vae_latent`, `ae`
 or `dae` run on the same dataset (a path relative to the current directory; it must stay
@@ -8,13 +7,17 @@ training images are encoded to z_0 = s * mu(x) (the posterior mean; s = 1 / std 
 latents of the first autoencoder.scale_examples training images, so z_0 has unit variance as
 in the paper) in every step; the denoiser is an MLP with a time embedding over the latent
 vector (`jaxgen.models.latent_diffusion`: these autoencoders have a dense bottleneck, no
-spatial latent for a U-Net). Schedule, sampler and optimizer as in `ddpm`.
+spatial latent for a U-Net), trained with L_simple and decoded to images. Schedule, sampler,
+optimizer and training length as in `ddpm`'s cpu preset (jaxgen.tasks.diffusion); no
+presets of its own.
 
     jaxgen train vae --workdir runs/vae
     jaxgen train latent_diffusion --workdir runs/ldm --config.autoencoder.workdir=runs/vae
 
-Evaluation: python experiments/latent_diffusion.py eval WORKDIR [--config.eval.KEY=V]
-writes WORKDIR/eval/step_N/: eval.json with `ddpm`'s steps table on the decoded samples
+(or python experiments/latent_diffusion.py [--workdir DIR] [--config.KEY=VALUE ...]).
+Evaluate (EMA weights, the newest checkpoint unless --step):
+  python experiments/latent_diffusion.py eval DIR [--step N] [--config.eval.KEY=VALUE ...]
+writes DIR/eval/step_N/: eval.json with `ddpm`'s steps table on the decoded samples
 (FID, precision/recall, mode coverage; sampling seconds per image, decoding included) and
 training seconds per step, and steps.png. With --config.eval.pixel_run=DIR (a `ddpm` run
 already evaluated with `python experiments/ddpm.py eval DIR`) eval.json also compares the

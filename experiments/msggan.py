@@ -6,8 +6,9 @@ the real images enter as an average-pooled pyramid. Gradients reach every genera
 at once from the first step, with no growing schedule. The sample hook shows one row per
 scale; use --config.sample.grid=samples for plain samples. The dcgan config and wiring
 (jaxgen.tasks.gan) otherwise, presets included (--config.preset=NAME selects
-get_config(NAME)): quick (2,000 steps), cpu (8x8 digits, scales 2, 4, 8, 8,000 steps, the
-default), gpu (fashion_mnist, scales 7, 14, 28, wider networks, 30,000 steps).
+get_config(NAME)): quick (digits, 2,000 steps), digits (8x8, scales 2, 4, 8, 8,000 steps,
+the default), cpu (fashion_mnist 28x28, scales 7, 14, 28, 12,000 steps), gpu (fashion_mnist,
+wider networks, 30,000 steps).
 
 Run (the same as `jaxgen train msggan`; the run directory defaults to runs/msggan):
   python experiments/msggan.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]

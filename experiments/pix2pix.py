@@ -1,20 +1,23 @@
-"""pix2pix (Isola et al. 2017) on Fashion-MNIST edge maps -> images: a U-Net generator
-(dropout as its noise), a PatchGAN discriminator on (edges, image) pairs, the cGAN loss +
-lambda * L1 with lambda = 100, Adam 2e-4, beta1 0.5. The input is the thresholded Sobel edge
-map of the target (jaxgen.data.paired explains the choice: the paper's edges2shoes task,
-and outlines drop the fill that L1 alone can only blur). The sample hook shows (edges,
-output, target) triplets of test images.
+"""pix2pix (Isola et al. 2017): Fashion-MNIST edge maps -> images, U-Net G, PatchGAN D.
 
-Evaluation of a run (EMA weights, newest checkpoint unless --step):
-  python experiments/pix2pix.py eval WORKDIR [--step N] [--config.eval.num_examples=N]
-writes WORKDIR/eval/step_N/: eval.json (L1 = mean |G(x) - y| on the [0, 1] scale over the
+A U-Net generator (dropout as its noise), a PatchGAN discriminator on (edges, image) pairs,
+the cGAN loss + lambda * L1 with lambda = 100, Adam 2e-4, beta1 0.5. The input is the
+thresholded Sobel edge map of the target (jaxgen.data.paired explains the choice: the
+paper's edges2shoes task, and outlines drop the fill that L1 alone can only blur). The
+sample hook shows (edges, output, target) triplets of test images.
+
+Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
+  cpu    Fashion-MNIST 28x28, widths (32, 64) for G and D, batch 32, 6,000 steps (the
+         default)
+  gpu    widths (64, 128) for G and D, batch 64, 20,000 steps
+
+Run (the same as `jaxgen train pix2pix`; the run directory defaults to runs/pix2pix):
+  python experiments/pix2pix.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]
+Evaluate (EMA weights, the newest checkpoint unless --step):
+  python experiments/pix2pix.py eval DIR [--step N] [--config.eval.num_examples=N]
+writes DIR/eval/step_N/: eval.json (L1 = mean |G(x) - y| on the [0, 1] scale over the
 test pairs, and FID, KID, IS, precision/recall and mode coverage of the G(x) against the
 test split) and triplets.png (edges, output, target).
-
-CPU preset (default): Fashion-MNIST 28x28, small widths, 6,000 steps: 7 min wall (4
-CPU-minutes) on 2 cores shared with two other runs. GPU preset: --config.preset=gpu, i.e.
---config.data.batch_size=64 --config.train.steps=20000 --config.model.widths="(64, 128)"
---config.model.d_widths="(64, 128)"
 """
 
 import functools

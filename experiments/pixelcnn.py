@@ -1,19 +1,21 @@
 """Gated PixelCNN (van den Oord et al. 2016): exact log-likelihood of 8-bit images, on `digits`.
 
-Use --config.preset=cpu (or gpu) for fashion_mnist. --config.model.output=logistic_mixture
-for PixelCNN++'s discretized logistic mixture instead of the 256-way softmax;
---config.model.class_conditional=True conditions every gated block on the class.
+Vertical and horizontal stacks of masked convolutions with gated activations (mask A in the
+first block, B after), trained on the exact negative log-likelihood of the pixels.
+--config.model.output=logistic_mixture for PixelCNN++'s discretized logistic mixture instead
+of the 256-way softmax; --config.model.class_conditional=True conditions every gated block
+on the class.
 
-Presets (--config.preset=NAME; explicit --config overrides still win):
-  quick  digits, 5 gated blocks of 32 features, 2,000 steps (the defaults below)
-  cpu    fashion_mnist, 5 blocks of 32 features, batch 32, 2,500 steps (measured: 22 CPU-
-         minutes, 27 min wall beside one other run; eval 1.5 min: the 10,000 test images,
-         then 2-4 s per sample; 3.08 bits/dim)
-  gpu    fashion_mnist, 12 blocks of 128 features, batch 128, 50,000 steps
+Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
+  quick  digits, 5 gated blocks of 32 features, batch 64, 2,000 steps (the default)
+  cpu    fashion_mnist, 5 blocks of 32 features, batch 32, 2,500 steps; 16 eval samples
+  gpu    fashion_mnist, 12 blocks of 128 features, batch 128, 50,000 steps; 100 eval samples
 
-Evaluation of a run (EMA weights, newest checkpoint unless --step):
-  python experiments/pixelcnn.py eval WORKDIR [--step N] [--config.eval.num_samples=16 ...]
-writes WORKDIR/eval/step_N/: eval.json (test-set NLL in nats and bits/dim over the 256
+Run (the same as `jaxgen train pixelcnn`; the run directory defaults to runs/pixelcnn):
+  python experiments/pixelcnn.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]
+Evaluate (EMA weights, the newest checkpoint unless --step):
+  python experiments/pixelcnn.py eval DIR [--step N] [--config.eval.num_samples=16 ...]
+writes DIR/eval/step_N/: eval.json (test-set NLL in nats and bits/dim over the 256
 levels of the 8-bit pixels, exact; the sampling time of eval.num_samples images, one
 network pass per pixel) and samples.png (for class-conditional models column j is class j).
 """

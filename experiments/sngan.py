@@ -4,8 +4,9 @@ Every discriminator weight (convolutions and the output layer) is divided by its
 singular value, estimated by one step of power iteration per update (u vectors in the model
 state); no batch norm in D, the hinge loss, Adam 2e-4, beta1 0.5, one D update per G update
 (the paper's setting C). The dcgan networks and wiring (jaxgen.tasks.gan) otherwise,
-presets included (--config.preset=NAME selects get_config(NAME)): quick (2,000 steps), cpu
-(8x8 digits, 8,000 steps, the default), gpu (fashion_mnist, wider networks, 30,000 steps).
+presets included (--config.preset=NAME selects get_config(NAME)): quick (digits, 2,000
+steps), digits (8x8, 8,000 steps, the default), cpu (fashion_mnist 28x28, 12,000 steps), gpu
+(fashion_mnist, wider networks, 30,000 steps).
 
 Run (the same as `jaxgen train sngan`; the run directory defaults to runs/sngan):
   python experiments/sngan.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]

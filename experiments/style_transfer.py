@@ -1,7 +1,8 @@
 """Neural style transfer and texture synthesis (Gatys et al. 2015, 2016), pixels optimised.
 
-The image's pixels are fitted to the Gram matrices of a style image's features (and, for
-style transfer, to a content image's features at one layer).
+The image's pixels are fitted with Adam to the Gram matrices of a style image's features
+(and, for style transfer, to a content image's features at one layer; loss.tv_weight adds
+total variation).
 
   --config.mode=texture  a new image with the statistics of data.style (no content term)
   --config.mode=style    data.content painted with data.style's statistics
@@ -16,12 +17,16 @@ Feature network (--config.features.net):
 Images are photographs shipped with scikit-image (jaxgen.data.photos): defaults
 content=chelsea (a cat), style=immunohistochemistry (stained tissue).
 
-Presets (--config.preset=NAME; explicit --config overrides still win):
-  quick  64x64, random filters 3..15 px, 300 steps (30-60 s of CPU time)
-  cpu    128x128, random filters 3..23 px, 1,000 steps (measured beside other runs on a
-         2-core CPU: 12 CPU-minutes for a grey texture, 27-28 for colour images)
+Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
+  quick  64x64, random filters 3..15 px, 300 steps (the default)
+  cpu    128x128, random filters 3..23 px, 1,000 steps
   gpu    256x256, random filters 3..55 px (the paper's multi-scale set), 2,000 steps
-The sample grid (samples/step_N.png) shows the inputs, then the result.
+
+Run (the same as `jaxgen train style_transfer`; the run directory defaults to
+runs/style_transfer):
+  python experiments/style_transfer.py [--workdir DIR] [--config.preset=P] [--config.mode=M]
+No evaluation command: the sample grid (DIR/samples/step_N.png) shows the inputs, then the
+result, and metrics.jsonl logs the losses.
 """
 
 import functools

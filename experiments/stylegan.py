@@ -1,15 +1,23 @@
-"""StyleGAN-style generator (Karras et al. 2019): mapping network z -> w, a synthesis
-network from a learned constant with per-layer noise inputs and AdaIN(x, A(w)) after every
-convolution, mixing regularization; the DCGAN discriminator without normalization, the
-non-saturating loss with the R1 penalty (as in the paper). The sample hook shows the
-style-mixing grid (coarse styles from the top row, the rest from the left column); use
---config.sample.grid=samples for FID.
+"""StyleGAN-style generator (Karras et al. 2019): mapping network, AdaIN styles, noise inputs.
 
-CPU preset (default): 8x8 digits (styles at 4x4 and 8x8), 5,000 steps: 10.9-11.0 min
-wall on 2 cores shared with one other run. GPU preset:
---config.preset=gpu, i.e. --config.data.name=fashion_mnist --config.data.batch_size=128
---config.train.steps=30000 --config.model.widths="(64, 128, 256)" --config.model.w_dim=128
---config.model.mapping_depth=8 --config.model.latent_dim=128 --config.sample.crossover=4
+A mapping network z -> w, a synthesis network from a learned constant with per-layer noise
+inputs and AdaIN(x, A(w)) after every convolution, mixing regularization; the DCGAN
+discriminator without normalization, the non-saturating loss with the R1 penalty (as in the
+paper); Adam 2e-4, beta1 0, beta2 0.99. The sample hook shows the style-mixing grid (coarse
+styles from the top row, the rest from the left column); --config.sample.grid=samples
+for plain samples.
+
+Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
+  cpu    8x8 digits (styles at 4x4 and 8x8), widths (64, 128), w 64-d from a 4-layer
+         mapping, latent 32, batch 64, 5,000 steps (the default)
+  gpu    fashion_mnist (styles at 7x7, 14x14, 28x28), widths (64, 128, 256), w 128-d
+         from an 8-layer mapping, latent 128, batch 128, 30,000 steps
+
+Run (the same as `jaxgen train stylegan`; the run directory defaults to runs/stylegan):
+  python experiments/stylegan.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]
+Evaluate: `jaxgen eval DIR [--n 10000] [--step N]` writes DIR/eval.json: FID, KID, IS,
+precision/recall and mode coverage of EMA samples (plain samples, not the style-mixing
+grid) with the dataset's classifier features.
 """
 
 import ml_collections

@@ -1,22 +1,24 @@
 """VAE latent space: class scatter and decoded manifold of a 2-D latent (also try 5, 20).
 
-A conv VAE whose test-set posterior means are plotted coloured by class and whose decoded
-latent manifold is drawn; run with --config.model.latent_dim=2, 5 and 20.
+The conv VAE of `vae` (jaxgen.tasks.vae) with a discretized logistic decoder, whose
+test-set posterior means are plotted coloured by class and whose decoded latent manifold is
+drawn; run with --config.model.latent_dim=2 (the default), 5 and 20. With a 2-D latent the
+scatter shows the means themselves and the manifold grid decodes the N(0, I) quantile grid
+(Kingma & Welling 2014, Fig. 4); for larger latents both use the plane of the means' first
+two principal components. Small latents give the most readable maps but blurry
+reconstructions and a worse ELBO; 20 dimensions reconstruct better while the 2-D
+projection mixes the classes more.
 
-With --config.model.latent_dim=2 the scatter shows the means themselves and the manifold grid
-decodes the N(0, I) quantile grid (Kingma & Welling 2014, Fig. 4); for larger latents both
-use the plane of the means' first two principal components. Small latents give the most
-readable maps but blurry reconstructions and a worse ELBO; 20 dimensions reconstruct better
-while the 2-D projection mixes the classes more.
+Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
+  quick  digits, 3,000 steps (the default)
+  cpu    fashion_mnist, 12,000 steps; IWAE on the first 1,000 test images
+  gpu    fashion_mnist, wider conv stack, batch 128, 50,000 steps
 
-Presets (--config.preset=NAME; explicit --config overrides still win):
-  quick  digits, 3,000 steps
-  cpu    fashion_mnist, 12,000 steps + IWAE on 1,000 test images (16 min on 2 cores
-         beside two other runs)
-  gpu    fashion_mnist, wider conv stack, 50,000 steps
-
-Evaluation: python experiments/vae_latent.py eval WORKDIR [--step N] [--config.eval.KEY=V]
-writes WORKDIR/eval/step_N/: eval.json (-ELBO, IWAE NLL in nats and bits/dim, recon MSE,
+Run (the same as `jaxgen train vae_latent`; the run directory defaults to runs/vae_latent):
+  python experiments/vae_latent.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]
+Evaluate (EMA weights, the newest checkpoint unless --step):
+  python experiments/vae_latent.py eval DIR [--step N] [--config.eval.KEY=VALUE ...]
+writes DIR/eval/step_N/: eval.json (-ELBO, IWAE NLL in nats and bits/dim, recon MSE,
 per-dimension KL), scatter.png, manifold.png, interpolation.png, arithmetic.png
 (z(x) + alpha (mean(class A) - mean(class B))), samples.png, reconstructions.png.
 """

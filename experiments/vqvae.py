@@ -9,17 +9,19 @@ EMA codebook the middle term is replaced by the EMA update (decay loss.ema_decay
 model state. The global codebook perplexity is logged each step. No prior over the codes is
 trained, so the sample hook shows test images and their reconstructions.
 
-Presets (--config.preset=NAME; explicit --config overrides still win):
-  quick  digits (2 x 2 codes per image), 64 codes, 3,000 steps
-  cpu    fashion_mnist (7 x 7 codes), 128 codes, 12,000 steps (8 min on 2 cores beside
-         two other runs)
-  gpu    fashion_mnist, wider conv stack, 256 codes, 50,000 steps
+Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
+  quick  digits (2 x 2 codes per image), 64 codes, 3,000 steps (the default)
+  cpu    fashion_mnist (7 x 7 codes), 128 codes, 12,000 steps
+  gpu    fashion_mnist, wider conv stack, 256 codes, batch 128, 50,000 steps
 
-Evaluation: python experiments/vqvae.py eval WORKDIR [--step N] [--config.eval.KEY=V]
-writes WORKDIR/eval/step_N/: eval.json (test-set reconstruction MSE per pixel on the
-[-1, 1] scale, codebook perplexity and codes used over the test split) and
-reconstructions.png. It uses the EMA weights and, with the EMA codebook, the codebook of the
-model state (itself a moving average of the encoder outputs).
+Run (the same as `jaxgen train vqvae`; the run directory defaults to runs/vqvae):
+  python experiments/vqvae.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]
+Evaluate (EMA weights, the newest checkpoint unless --step):
+  python experiments/vqvae.py eval DIR [--step N] [--config.eval.KEY=VALUE ...]
+writes DIR/eval/step_N/: eval.json (test-set reconstruction MSE per pixel on the [-1, 1]
+scale, codebook perplexity and codes used over the test split) and reconstructions.png.
+With the EMA codebook it uses the codebook of the model state (itself a moving average of
+the encoder outputs).
 """
 
 import functools

@@ -2,8 +2,8 @@
 dcgan, cgan, wgan_gp, sngan and msggan, which change only its values: the base config (8x8
 digits, the digits preset: 8,000 steps), the presets quick (digits, 2,000 steps), cpu
 (Fashion-MNIST 28x28, 12,000 steps) and gpu (Fashion-MNIST, wider networks, 30,000 steps),
-the GAN of a config and its task. The
-experiments' docstrings say how to run and evaluate them.
+the GAN of a config and its task. The experiments' docstrings say how to run and evaluate
+them.
 """
 
 import ml_collections

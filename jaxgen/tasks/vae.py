@@ -1,6 +1,11 @@
 """The VAE family's config and wiring (Kingma & Welling 2014), shared by the experiments
 vae, beta_vae, vae_latent and hvae: the conv VAE, the task of a latent-variable model, and
-the evaluation (test-set likelihood, reconstructions, latent pictures)."""
+the evaluation (test-set likelihood, reconstructions, latent pictures). Presets: quick
+(digits, Bernoulli, 3,000 steps), cpu (fashion_mnist, discretized logistic, 12,000 steps),
+gpu (wider, 50,000 steps); beta_vae and vae_latent take their data and schedule and keep
+their own latent size, likelihood and KL weight. The experiments' docstrings say how to run
+and evaluate them.
+"""
 
 import functools
 
