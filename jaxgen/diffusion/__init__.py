@@ -20,6 +20,8 @@ from jaxgen.diffusion.samplers import (
     ddpm_sample,
     ddpm_sigma_t,
     ddpm_step,
+    dpm_solver_2m_coefficients,
+    dpm_solver_2m_sample,
     inpaint,
 )
 from jaxgen.diffusion.schedules import (
@@ -43,6 +45,8 @@ __all__ = [
     "ddpm_sample",
     "ddpm_sigma_t",
     "ddpm_step",
+    "dpm_solver_2m_coefficients",
+    "dpm_solver_2m_sample",
     "guided_eps_fn",
     "inpaint",
     "linear_schedule",

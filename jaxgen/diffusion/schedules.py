@@ -47,6 +47,14 @@ class NoiseSchedule(NamedTuple):
         """
         return -jnp.expm1(jnp.cumsum(jnp.log1p(-self.beta_t)))
 
+    @property
+    def lambda_t(self) -> jax.Array:
+        """lambda_t = log(alpha_t / sigma_t) = (log alpha_bar_t - log(1 - alpha_bar_t)) / 2,
+        half the log signal-to-noise ratio of q(x_t | x_0) (alpha_t = sqrt(alpha_bar_t),
+        sigma_t = sqrt(1 - alpha_bar_t) in the notation of Lu et al. 2022), decreasing in
+        t, [T]."""
+        return 0.5 * (jnp.log(self.alpha_bar_t) - jnp.log(self.one_minus_alpha_bar_t))
+
 
 def schedule_from_betas(beta_t: ArrayLike, dtype=jnp.float32) -> NoiseSchedule:
     """``NoiseSchedule`` from concrete betas in (0, 1), accumulated in float64.
