@@ -3,13 +3,16 @@ comparison grids (input / reconstruction rows) the autoencoder family's sample h
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jaxgen import losses
+from jaxgen.losses.autoencoder import CorruptFn
+from jaxgen.models.types import Batch, ObjectiveOutput, PyTree
 from jaxgen.models.vae import ConvDecoder, ConvEncoder
 
 
@@ -28,19 +31,19 @@ class ConvAutoencoder(nn.Module):
         self.to_code = nn.Dense(self.bottleneck)
         self.decoder = ConvDecoder(self.image_shape, self.widths, self.upsample)
 
-    def encode(self, x):
+    def encode(self, x: jax.Array) -> jax.Array:
         """x [B, H, W, C] -> code [B, bottleneck]."""
         return self.to_code(self.encoder(x))
 
-    def decode(self, code):
+    def decode(self, code: jax.Array) -> jax.Array:
         """code [B, bottleneck] -> x_recon [B, H, W, C]."""
         return self.decoder(code)
 
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> jax.Array:
         return self.decode(self.encode(x))
 
 
-def identity_corruption(x, key):
+def identity_corruption(x: jax.Array, key: jax.Array) -> jax.Array:
     """No corruption: the plain autoencoder."""
     del key
     return x
@@ -57,7 +60,7 @@ CORRUPTIONS = {
 }
 
 
-def make_corruption(corruption, noise_std=0.5, mask_prob=0.5):
+def make_corruption(corruption: str, noise_std: float = 0.5, mask_prob: float = 0.5) -> CorruptFn:
     """(x, key) -> x_tilde: 'none'; 'gaussian' x + noise_std * eps (on the [-1, 1] scale);
     'masking' each pixel set to 0 (mid-grey) with probability mask_prob."""
     if corruption not in CORRUPTIONS:
@@ -69,7 +72,16 @@ def make_corruption(corruption, noise_std=0.5, mask_prob=0.5):
     return CORRUPTIONS[corruption](noise_std, mask_prob)
 
 
-def objective(model, params, model_state, batch, key, step, *, corrupt_fn=identity_corruption):
+def objective(
+    model: ConvAutoencoder,
+    params: PyTree,
+    model_state: PyTree,
+    batch: Batch,
+    key: jax.Array,
+    step: jax.Array | int,
+    *,
+    corrupt_fn: CorruptFn = identity_corruption,
+) -> ObjectiveOutput:
     """Batch mean of 1/D ||g(f(x_tilde)) - x||^2, x_tilde = corrupt_fn(x, key): the autoencoder
     (identity corruption) or the denoising autoencoder (Vincent et al. 2008) objective."""
     del step
@@ -80,12 +92,12 @@ def objective(model, params, model_state, batch, key, step, *, corrupt_fn=identi
     return jnp.mean(mse), ({"mse": jnp.mean(mse)}, model_state)
 
 
-def reconstruct(model, params, x):
+def reconstruct(model: ConvAutoencoder, params: PyTree, x: jax.Array) -> jax.Array:
     """Reconstructions [B, H, W, C] of x, clipped to [-1, 1]."""
     return jnp.clip(model.apply({"params": params}, x), -1.0, 1.0)
 
 
-def comparison_rows(groups, ncol):
+def comparison_rows(groups: Sequence[jax.Array], ncol: int) -> jax.Array:
     """Interleaves image groups row by row: G arrays [M, H, W, C] (e.g. noisy, denoised and
     clean versions of the same M images) -> [G * M, H, W, C] that a grid of `ncol` columns
     shows as row 1 of every group, then row 2, ..."""
@@ -93,7 +105,12 @@ def comparison_rows(groups, ncol):
     return jnp.concatenate([g[i : i + ncol] for i in range(0, m, ncol) for g in groups])
 
 
-def comparison_sample_fn(reconstruct_fn, images, num_images, corrupt_fn=None):
+def comparison_sample_fn(
+    reconstruct_fn: Callable[[PyTree, jax.Array], jax.Array],
+    images: ArrayLike,
+    num_images: int,
+    corrupt_fn: CorruptFn | None = None,
+) -> Callable[[PyTree, jax.Array], jax.Array]:
     """A jitted sample hook (params, key) -> comparison grid cells of the first test images:
     rows input / reconstruction, or noisy / denoised / clean when `corrupt_fn` is given."""
     groups = 2 if corrupt_fn is None else 3

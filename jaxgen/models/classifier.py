@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from jaxgen.models.types import Batch, ObjectiveOutput, PyTree
+
 BACKGROUND = -1.0  # black in [-1, 1]: the value shifted-in pixels take
 
 
@@ -32,7 +34,7 @@ class ConvClassifier(nn.Module):
     dropout_rate: float = 0.0
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
+    def __call__(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array]:
         for width in self.widths:
             for _ in range(self.convs_per_block):
                 x = nn.Conv(width, (3, 3))(x)
@@ -43,7 +45,9 @@ class ConvClassifier(nn.Module):
         return features, nn.Dense(self.num_classes)(nn.relu(features))
 
 
-def augment(images, key, *, flip=False, max_shift=0):
+def augment(
+    images: jax.Array, key: jax.Array, *, flip: bool = False, max_shift: int = 0
+) -> jax.Array:
     """Per image of images [B, H, W, C]: a horizontal flip x[:, ::-1] with probability 1/2
     (if `flip`), then a translation by (dy, dx) ~ U{-s, ..., s}^2, s = `max_shift`:
     x'[i, j] = x[i - dy, j - dx], BACKGROUND where (i - dy, j - dx) is outside the image
@@ -68,7 +72,17 @@ def augment(images, key, *, flip=False, max_shift=0):
     return jax.vmap(one)(images, jax.random.split(key, images.shape[0]))
 
 
-def objective(model, params, model_state, batch, key, step, *, flip=False, max_shift=0):
+def objective(
+    model: ConvClassifier,
+    params: PyTree,
+    model_state: PyTree,
+    batch: Batch,
+    key: jax.Array,
+    step: jax.Array | int,
+    *,
+    flip: bool = False,
+    max_shift: int = 0,
+) -> ObjectiveOutput:
     """Batch mean cross-entropy -log softmax(logits)_y on the images augmented by
     :func:`augment` (dropout in training mode; keys from the step's key); metrics: the
     batch accuracy."""

@@ -29,6 +29,7 @@ run flax's own layer.
 """
 
 import contextlib
+from collections.abc import Iterator, Sequence
 
 import flax.linen as nn
 import jax
@@ -44,7 +45,7 @@ def _dimension_numbers(num_spatial):
     return (f"N{s}C", f"{s}IO", f"N{s}C")
 
 
-def transpose_padding(kernel_size, stride, padding):
+def transpose_padding(kernel_size: int, stride: int, padding: str) -> tuple[int, int]:
     """Explicit (lo, hi) padding of the input-dilated convolution that ``lax.conv_transpose``
     runs for `padding` 'SAME' or 'VALID' on one spatial axis (its documented convention:
     'SAME' gives output size = input size * stride)."""
@@ -80,7 +81,14 @@ def _forward(x, kernel, strides, padding, precision):
     )
 
 
-def kernel_gradient(x, g, kernel_shape, strides, padding, precision=None):
+def kernel_gradient(
+    x: jax.Array,
+    g: jax.Array,
+    kernel_shape: Sequence[int],
+    strides: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    precision: lax.PrecisionLike = None,
+) -> jax.Array:
     """dL/dW [*K, I, O] of y = conv_transpose(x, W) given x [B, *S, I] and g = dL/dy
     [B, *S', O], as the kernel gradient of the strided convolution conv_transpose is the
     adjoint of (module docstring)."""
@@ -127,7 +135,13 @@ def _cpu_conv_transpose(x, kernel, strides, padding, precision):
     return conv(x, kernel)
 
 
-def conv_transpose(x, kernel, strides, padding="SAME", precision=None):
+def conv_transpose(
+    x: jax.Array,
+    kernel: jax.Array,
+    strides: Sequence[int],
+    padding: str | Sequence[tuple[int, int]] = "SAME",
+    precision: lax.PrecisionLike = None,
+) -> jax.Array:
     """``lax.conv_transpose(x, kernel, strides, padding)`` (channels last, kernel [*K, I, O],
     transpose_kernel=False, no kernel dilation) with a fast kernel gradient on CPU.
 
@@ -168,7 +182,7 @@ def _kernel_size(module):
     return (k,) if isinstance(k, int) else tuple(k)
 
 
-def supported(module, inputs):
+def supported(module: nn.ConvTranspose, inputs: jax.Array) -> bool:
     """Whether ``conv_transpose`` covers this flax ConvTranspose layer on these inputs: no
     circular padding, kernel dilation, mask, transpose_kernel or preferred_element_type, and
     one batch axis."""
@@ -184,7 +198,7 @@ def supported(module, inputs):
     )
 
 
-def apply_layer(module, inputs, fast=True):
+def apply_layer(module: nn.ConvTranspose, inputs: jax.Array, fast: bool = True) -> jax.Array:
     """The body of a flax ConvTranspose layer `module` (bound; `supported`): its 'kernel' and
     'bias' parameters (created as flax creates them) and its output, by ``conv_transpose``
     (fast=True) or ``lax.conv_transpose``."""
@@ -216,14 +230,14 @@ class ConvTranspose(nn.ConvTranspose):
     layer)."""
 
     @nn.compact
-    def __call__(self, inputs):
+    def __call__(self, inputs: jax.Array) -> jax.Array:
         if supported(self, inputs):
             return apply_layer(self, inputs)
         return super().__call__(inputs)
 
 
 @contextlib.contextmanager
-def conv_transpose_impl(impl):
+def conv_transpose_impl(impl: str) -> Iterator[None]:
     """Within this context every ConvTranspose layer (flax's or this module's) that
     `supported` covers runs with `impl`: "jaxgen" (``conv_transpose``, fast kernel gradient
     on CPU) or "xla" (``lax.conv_transpose`` and its standard gradient). Active while a

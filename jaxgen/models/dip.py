@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
+from jaxgen.models.types import Batch, ObjectiveOutput, PyTree, Sampler
 
 
 class ConvBlock(nn.Module):
@@ -42,13 +43,13 @@ class ConvBlock(nn.Module):
     strides: int = 1
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> jax.Array:
         k = (self.kernel_size, self.kernel_size)
         x = nn.Conv(self.features, k, strides=self.strides, padding="REFLECT", name="conv")(x)
         return nn.leaky_relu(nn.InstanceNorm(name="norm")(x), 0.2)
 
 
-def upsample2x(x):
+def upsample2x(x: jax.Array) -> jax.Array:
     """[B, H, W, C] -> [B, 2H, 2W, C], bilinear (half-pixel centres)."""
     b, h, w, c = x.shape
     return jax.image.resize(x, (b, 2 * h, 2 * w, c), "bilinear")
@@ -68,7 +69,7 @@ class SkipNet(nn.Module):
     kernel_size: int = 3
 
     @nn.compact
-    def __call__(self, z):
+    def __call__(self, z: jax.Array) -> jax.Array:
         depth = len(self.widths_down)
         if not len(self.widths_up) == len(self.widths_skip) == depth:
             raise ValueError(
@@ -97,7 +98,9 @@ class SkipNet(nn.Module):
         return 2.0 * nn.sigmoid(x) - 1.0
 
 
-def input_code(key, shape, channels, scale=0.1):
+def input_code(
+    key: jax.Array, shape: Sequence[int], channels: int, scale: float = 0.1
+) -> jax.Array:
     """The fixed input z ~ U(0, scale), [1, H, W, channels] (the paper: 32 channels, 1/10)."""
     return scale * jax.random.uniform(key, (1, *shape[:2], channels))
 
@@ -113,25 +116,27 @@ class InverseProblem:
     sigma: float = 0.0
     mask: jax.Array | None = None  # [1, H, W, 1] 1 = observed, inpainting only
 
-    def observe(self, x):
+    def observe(self, x: jax.Array) -> jax.Array:
         y = self.forward(x)
         if self.sigma:
             y = jnp.clip(y + self.sigma * jax.random.normal(self.key, y.shape), -1.0, 1.0)
         return y
 
 
-def downsample(x, factor):
+def downsample(x: jax.Array, factor: int) -> jax.Array:
     """[B, H, W, C] -> [B, H / factor, W / factor, C], Lanczos-3 with anti-aliasing."""
     b, h, w, c = x.shape
     return jax.image.resize(x, (b, h // factor, w // factor, c), "lanczos3", antialias=True)
 
 
-def denoising(shape, key, *, sigma, **_):
+def denoising(shape: Sequence[int], key: jax.Array, *, sigma: float, **_: float) -> InverseProblem:
     """A = identity, Gaussian noise of std `sigma` (on the [-1, 1] scale)."""
     return InverseProblem("denoising", lambda x: x, key, sigma)
 
 
-def inpainting(shape, key, *, drop_prob, **_):
+def inpainting(
+    shape: Sequence[int], key: jax.Array, *, drop_prob: float, **_: float
+) -> InverseProblem:
     """A = x * m, m ~ Bernoulli(1 - drop_prob) per pixel (all channels alike): the loss is
     ||(f(z) - y) . m||^2 up to a constant factor."""
     mask = jax.random.bernoulli(jax.random.fold_in(key, 1), 1.0 - drop_prob, (1, *shape[:2], 1))
@@ -139,7 +144,9 @@ def inpainting(shape, key, *, drop_prob, **_):
     return InverseProblem("inpainting", lambda x: x * mask, key, mask=mask)
 
 
-def super_resolution(shape, key, *, factor, **_):
+def super_resolution(
+    shape: Sequence[int], key: jax.Array, *, factor: int, **_: float
+) -> InverseProblem:
     """A = Lanczos downsampling by `factor` (the same operator makes y and enters the loss)."""
     if shape[0] % factor or shape[1] % factor:
         raise ValueError(f"Image size {shape[:2]} is not divisible by the factor {factor}.")
@@ -149,7 +156,9 @@ def super_resolution(shape, key, *, factor, **_):
 PROBLEMS = {"denoising": denoising, "inpainting": inpainting, "super_resolution": super_resolution}
 
 
-def make_problem(name, shape, key, **options):
+def make_problem(
+    name: str, shape: Sequence[int], key: jax.Array, **options: float
+) -> InverseProblem:
     """The InverseProblem `name` for images of `shape` (H, W, C); options: sigma, drop_prob,
     factor (each constructor takes what it needs)."""
     if name not in PROBLEMS:
@@ -157,14 +166,29 @@ def make_problem(name, shape, key, **options):
     return PROBLEMS[name](shape, key, **options)
 
 
-def init(model, key, images, input_channels, input_scale=0.1):
+def init(
+    model: SkipNet,
+    key: jax.Array,
+    images: jax.Array,
+    input_channels: int,
+    input_scale: float = 0.1,
+) -> tuple[PyTree, PyTree]:
     """(params, {'z': fixed code [1, H, W, input_channels]}) for clean `images` [1, H, W, C]."""
     z_key, param_key = jax.random.split(key)
     z = input_code(z_key, images.shape[1:], input_channels, input_scale)
     return model.init(param_key, z)["params"], {"z": z}
 
 
-def objective(model, problem, input_noise_std, params, model_state, batch, key, step):
+def objective(
+    model: SkipNet,
+    problem: InverseProblem,
+    input_noise_std: float,
+    params: PyTree,
+    model_state: PyTree,
+    batch: Batch,
+    key: jax.Array,
+    step: jax.Array | int,
+) -> ObjectiveOutput:
     """E = MSE(A(f(z + sigma_p eps)), y) (the paper's input-noise regulariser sigma_p) with
     y = problem.observe(x); the clean x enters only the metric 'psnr' = PSNR(x, f)."""
     del step
@@ -176,17 +200,17 @@ def objective(model, problem, input_noise_std, params, model_state, batch, key, 
     return loss, ({"psnr": losses.psnr(x, out).mean()}, model_state)
 
 
-def output(model, params, model_state):
+def output(model: SkipNet, params: PyTree, model_state: PyTree) -> jax.Array:
     """x* = f(z): the restored image [1, H, W, C] (no input noise)."""
     return model.apply({"params": params}, model_state["z"])
 
 
-def shown_at(images, shape):
+def shown_at(images: jax.Array, shape: Sequence[int]) -> jax.Array:
     """images [B, h, w, C] resized (nearest) to shape (H, W), for side-by-side pictures."""
     return jax.image.resize(images, (images.shape[0], *shape[:2], images.shape[-1]), "nearest")
 
 
-def sample_hook(model, problem, clean):
+def sample_hook(model: SkipNet, problem: InverseProblem, clean: jax.Array) -> Sampler:
     """sample(state, key) -> [observation y, f(z), clean x], each [H, W, C]."""
 
     @jax.jit

@@ -25,11 +25,12 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 from jaxgen import losses
+from jaxgen.models.types import Batch, ObjectiveOutput, PyTree
 
 COUPLING_MASKS = ("checkerboard", "channel")
 
 
-def num_pixels(x):
+def num_pixels(x: jax.Array) -> int:
     """H * W of [B, H, W, C]: the per-pixel layers' log-determinant multiplier."""
     return x.shape[1] * x.shape[2]
 
@@ -41,7 +42,7 @@ class ActNorm(nn.Module):
     logdet = H W sum_c log_s_c."""
 
     @nn.compact
-    def __call__(self, x, reverse=False):
+    def __call__(self, x: jax.Array, reverse: bool = False) -> tuple[jax.Array, jax.Array]:
         axes = tuple(range(x.ndim - 1))
         bias = self.param("bias", lambda _: -jnp.mean(x, axes))
         log_scale = self.param("log_scale", lambda _: -jnp.log(jnp.std(x, axes) + 1e-6))
@@ -51,7 +52,7 @@ class ActNorm(nn.Module):
         return (x + bias) * jnp.exp(log_scale), logdet
 
 
-def lu_rotation(key, num_channels):
+def lu_rotation(key: jax.Array, num_channels: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(L, U, log_s) with L (unit lower) (U + diag(exp(log_s))) (U strictly upper) a random
     rotation: the LU factors W0 = P L U of a random orthogonal W0 for S P^T W0, S = diag(
     sign(diag U)), which is orthogonal too (L -> S L S, U -> S U make the diagonal > 0).
@@ -71,7 +72,7 @@ class InvConv1x1(nn.Module):
     random rotation (`lu_rotation`)."""
 
     @nn.compact
-    def __call__(self, x, reverse=False):
+    def __call__(self, x: jax.Array, reverse: bool = False) -> tuple[jax.Array, jax.Array]:
         c = x.shape[-1]
         init = lu_rotation(self.make_rng("params"), c) if self.is_initializing() else (None,) * 3
         lower = self.param("lower", lambda _: init[0])
@@ -87,7 +88,7 @@ class InvConv1x1(nn.Module):
         return jnp.einsum("...c,dc->...d", x, l_mat @ u_mat), logdet
 
 
-def coupling_mask(kind, shape, parity):
+def coupling_mask(kind: str, shape: Sequence[int], parity: int) -> np.ndarray:
     """[H, W, C] 0/1 mask m of the pass-through half: 'checkerboard' m = (i + j + parity)
     even (RealNVP's spatial mask), 'channel' m = first half of the channels (second half
     for parity 1)."""
@@ -113,7 +114,7 @@ class AffineCoupling(nn.Module):
     parity: int
 
     @nn.compact
-    def __call__(self, x, reverse=False):
+    def __call__(self, x: jax.Array, reverse: bool = False) -> tuple[jax.Array, jax.Array]:
         m = jnp.asarray(coupling_mask(self.mask, x.shape[1:], self.parity))
         x_id = x * m  # equal to y * m: the network's input is known in both directions
         h = jnp.concatenate([x_id, jnp.broadcast_to(m, x.shape)], axis=-1)
@@ -139,7 +140,7 @@ class FlowStep(nn.Module):
     def setup(self):
         self.layers = (ActNorm(), InvConv1x1(), AffineCoupling(self.hidden, self.mask, self.parity))
 
-    def __call__(self, x, reverse=False):
+    def __call__(self, x: jax.Array, reverse: bool = False) -> tuple[jax.Array, jax.Array]:
         logdet = jnp.zeros(x.shape[:1])
         for layer in reversed(self.layers) if reverse else self.layers:
             x, ld = layer(x, reverse)
@@ -147,14 +148,14 @@ class FlowStep(nn.Module):
         return x, logdet
 
 
-def squeeze(x):
+def squeeze(x: jax.Array) -> jax.Array:
     """Space-to-depth [B, H, W, C] -> [B, H/2, W/2, 4C] (each 2x2 block to channels)."""
     b, h, w, c = x.shape
     x = x.reshape(b, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
     return x.reshape(b, h // 2, w // 2, 4 * c)
 
 
-def unsqueeze(x):
+def unsqueeze(x: jax.Array) -> jax.Array:
     """Depth-to-space, the inverse of `squeeze`."""
     b, h, w, c = x.shape
     x = x.reshape(b, h, w, 2, 2, c // 4).transpose(0, 1, 3, 2, 4, 5)
@@ -171,20 +172,20 @@ class Split(nn.Module):
     def setup(self):
         self.prior = nn.Conv(2 * self.channels, (3, 3), kernel_init=nn.initializers.zeros)
 
-    def forward(self, h):
+    def forward(self, h: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         """h [B, H, W, 2C] -> (h' [B, H, W, C], eps [B, H, W, C], logdet [B])."""
         z, h_keep = jnp.split(h, 2, axis=-1)
         mu, log_sigma = jnp.split(self.prior(h_keep), 2, axis=-1)
         return h_keep, (z - mu) * jnp.exp(-log_sigma), -jnp.sum(log_sigma, axis=(1, 2, 3))
 
-    def inverse(self, h_keep, eps):
+    def inverse(self, h_keep: jax.Array, eps: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(h', eps) -> (h = [mu + sigma eps, h'], logdet [B] of this inverse map)."""
         mu, log_sigma = jnp.split(self.prior(h_keep), 2, axis=-1)
         z = mu + jnp.exp(log_sigma) * eps
         return jnp.concatenate([z, h_keep], axis=-1), jnp.sum(log_sigma, axis=(1, 2, 3))
 
 
-def latent_shapes(image_shape, levels):
+def latent_shapes(image_shape: Sequence[int], levels: int) -> list[tuple[int, int, int]]:
     """Shapes [(h, w, c)] of the eps each level factors out, the top level's last; their
     sizes add up to H W C."""
     h, w, c = image_shape
@@ -228,10 +229,10 @@ class Glow(nn.Module):
         ]
         self.splits = [Split(shape[-1]) for shape in shapes[:-1]]
 
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         return self.forward(x)
 
-    def forward(self, x):
+    def forward(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         if tuple(x.shape[1:]) != tuple(self.image_shape):
             raise ValueError(f"Glow for {tuple(self.image_shape)} images got x of shape {x.shape}.")
         k, b = self.steps_per_level, x.shape[0]
@@ -247,7 +248,7 @@ class Glow(nn.Module):
                 logdet = logdet + ld
         return jnp.concatenate([*eps, h.reshape(b, -1)], axis=-1), logdet
 
-    def inverse(self, z):
+    def inverse(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
         shapes = latent_shapes(self.image_shape, self.levels)
         sizes = [int(np.prod(s)) for s in shapes]
         if z.ndim != 2 or z.shape[1] != sum(sizes):
@@ -266,42 +267,55 @@ class Glow(nn.Module):
         return h, logdet
 
 
-def init_params(model, key, x):
+def init_params(model: Glow, key: jax.Array, x: jax.Array) -> PyTree:
     """Parameters with ActNorm's data-dependent initialisation on images x [B, H, W, C]
     (dequantized with a key derived from `key`, as in training)."""
     params_key, noise_key = jax.random.split(key)
     return model.init(params_key, losses.uniform_dequantize(x, noise_key))["params"]
 
 
-def log_likelihood(model, params, y):
+def log_likelihood(model: Glow, params: PyTree, y: jax.Array) -> jax.Array:
     """log p(y) [B] in nats of continuous (dequantized) images y [B, H, W, C]."""
     z, logdet = model.apply({"params": params}, y)
     return losses.flow_log_likelihood(z, logdet)
 
 
-def dequantized_log_likelihood(model, params, x, key, num_levels=256):
+def dequantized_log_likelihood(
+    model: Glow, params: PyTree, x: jax.Array, key: jax.Array, num_levels: int = 256
+) -> jax.Array:
     """log p(x_k + u) [B] in nats of images x in [-1, 1] with `num_levels` distinct values,
     u uniform over each value's bin (one draw per image; ``losses.uniform_dequantize``)."""
     return log_likelihood(model, params, losses.uniform_dequantize(x, key, num_levels))
 
 
-def objective(model, params, model_state, batch, key, step, *, num_levels=256):
+def objective(
+    model: Glow,
+    params: PyTree,
+    model_state: PyTree,
+    batch: Batch,
+    key: jax.Array,
+    step: jax.Array | int,
+    *,
+    num_levels: int = 256,
+) -> ObjectiveOutput:
     """Batch mean of -log p(x_k + u), u uniform over each value's bin (nats per image)."""
     nll = -dequantized_log_likelihood(model, params, batch["image"], key, num_levels)
     return jnp.mean(nll), ({"nll": jnp.mean(nll)}, model_state)
 
 
-def encode(model, params, x):
+def encode(model: Glow, params: PyTree, x: jax.Array) -> jax.Array:
     """eps = f(x) [B, D]."""
     return model.apply({"params": params}, x)[0]
 
 
-def decode(model, params, z):
+def decode(model: Glow, params: PyTree, z: jax.Array) -> jax.Array:
     """f^-1(eps) [B, H, W, C] (not clipped)."""
     return model.apply({"params": params}, z, method=Glow.inverse)[0]
 
 
-def sample(model, params, key, n, temperature=1.0):
+def sample(
+    model: Glow, params: PyTree, key: jax.Array, n: int, temperature: float = 1.0
+) -> jax.Array:
     """n images f^-1(T eps), eps ~ N(0, I), clipped to [-1, 1]: at temperature T the base
     N(0, T^2 I) is proportional to N(0, I)^(1/T^2), sharpened for T < 1 (Kingma & Dhariwal
     2018, Sec. 5); T = 0 gives the single image f^-1(0)."""
@@ -310,7 +324,9 @@ def sample(model, params, key, n, temperature=1.0):
     return jnp.clip(decode(model, params, z), -1.0, 1.0)
 
 
-def interpolate(model, params, x_a, x_b, num_steps):
+def interpolate(
+    model: Glow, params: PyTree, x_a: jax.Array, x_b: jax.Array, num_steps: int
+) -> jax.Array:
     """Rows [x_a, f^-1((1 - t) f(x_a) + t f(x_b)) for num_steps t in [0, 1], x_b] for image
     pairs x_a, x_b [R, H, W, C] -> [R * (num_steps + 2), H, W, C], clipped to [-1, 1]."""
     z_a, z_b = encode(model, params, x_a), encode(model, params, x_b)

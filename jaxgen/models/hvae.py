@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
+from jaxgen.models.types import Batch, ObjectiveOutput, PyTree
 from jaxgen.models.vae import (
     LIKELIHOODS,
     ConvDecoder,
@@ -35,6 +36,8 @@ from jaxgen.models.vae import (
     mean_image,
     with_log_scale,
 )
+
+Gaussian = tuple[jax.Array, jax.Array]  # (mu, logvar) of a diagonal Gaussian
 
 
 def _mlp(hidden, out):
@@ -46,7 +49,7 @@ def _gaussian(params):
     return tuple(jnp.split(params, 2, axis=-1))
 
 
-def precision_weighted(bottom_up, prior):
+def precision_weighted(bottom_up: Gaussian, prior: Gaussian) -> Gaussian:
     """The ladder VAE's merge of two Gaussians (mu, logvar): the normalised product, with
     sigma^-2 = sigma_b^-2 + sigma_p^-2 and mu = sigma^2 (mu_b sigma_b^-2 + mu_p sigma_p^-2)."""
     (mu_b, logvar_b), (mu_p, logvar_p) = bottom_up, prior
@@ -84,28 +87,30 @@ class HierarchicalVAE(nn.Module):
             else None
         )
 
-    def features(self, x):
+    def features(self, x: jax.Array) -> jax.Array:
         """h [B, 2 z1_dim]: the bottom-up (mu_b, log sigma_b^2) of z1, concatenated."""
         return self.to_bottom_up(self.encoder(x))
 
-    def posterior_z2(self, h):
+    def posterior_z2(self, h: jax.Array) -> Gaussian:
         """q(z2 | x): (mu, logvar) [B, z2_dim]."""
         return _gaussian(self.to_q_z2(h))
 
-    def conditionals(self, h, z2):
+    def conditionals(self, h: jax.Array, z2: jax.Array) -> tuple[Gaussian, Gaussian]:
         """(p(z1 | z2), q(z1 | x, z2)), each (mu, logvar) [B, z1_dim]."""
         prior = self.prior_z1(z2)
         return prior, precision_weighted(_gaussian(h), prior)
 
-    def prior_z1(self, z2):
+    def prior_z1(self, z2: jax.Array) -> Gaussian:
         """p(z1 | z2): (mu, logvar) [B, z1_dim]."""
         return _gaussian(self.to_p_z1(z2))
 
-    def decode(self, z1):
+    def decode(self, z1: jax.Array) -> jax.Array:
         """z1 [B, z1_dim] -> decoder output (the likelihood's parameters)."""
         return with_log_scale(self.decoder(z1), self.log_scale)
 
-    def __call__(self, x, key):
+    def __call__(
+        self, x: jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, Gaussian, Gaussian, Gaussian]:
         """One ancestral sample of q: (out, q(z2|x), q(z1|x,z2), p(z1|z2)), each a (mu, logvar)."""
         key2, key1 = jax.random.split(key)
         h = self.features(x)
@@ -115,7 +120,9 @@ class HierarchicalVAE(nn.Module):
         z1 = losses.reparameterize(*q1, key1)
         return self.decode(z1), q2, q1, p1
 
-    def log_weights(self, x, key, num_samples):
+    def log_weights(
+        self, x: jax.Array, key: jax.Array, num_samples: int
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
         """log p(x|z1), log p(z1, z2), log q(z1, z2 | x), each [K, B], z ~ q (K samples)."""
         b, k = x.shape[0], num_samples
         key2, key1 = jax.random.split(key)
@@ -133,14 +140,14 @@ class HierarchicalVAE(nn.Module):
         log_qz_x = _log_normal(z2, tile(mu2), tile(logvar2)) + _log_normal(z1, mu1, logvar1)
         return tuple(v.reshape(k, b) for v in (log_px_z, log_pz, log_qz_x))
 
-    def reconstruct(self, x):
+    def reconstruct(self, x: jax.Array) -> jax.Array:
         """Decoder mean images at z2 = E[q(z2|x)], z1 = E[q(z1|x, z2)]."""
         h = self.features(x)
         mu2, _ = self.posterior_z2(h)
         _, (mu1, _) = self.conditionals(h, mu2)
         return mean_image(self.decode(mu1), self.likelihood)
 
-    def sample(self, key, n):
+    def sample(self, key: jax.Array, n: int) -> jax.Array:
         """Ancestral samples z2 ~ p(z2), z1 ~ p(z1|z2), decoder mean images [n, H, W, C]."""
         key2, key1 = jax.random.split(key)
         z2 = jax.random.normal(key2, (n, self.z2_dim))
@@ -148,7 +155,9 @@ class HierarchicalVAE(nn.Module):
         return mean_image(self.decode(z1), self.likelihood)
 
 
-def elbo_terms(model, params, x, key):
+def elbo_terms(
+    model: HierarchicalVAE, params: PyTree, x: jax.Array, key: jax.Array
+) -> dict[str, jax.Array]:
     """Per-example [B] terms {'recon': -log p(x|z1), 'kl1', 'kl2', 'kl': kl1 + kl2,
     'elbo': log p(x|z1) - kl} of one ancestral posterior sample, KLs analytic."""
     out, (mu2, logvar2), (mu1, logvar1), (mu1p, logvar1p) = model.apply({"params": params}, x, key)
@@ -159,7 +168,17 @@ def elbo_terms(model, params, x, key):
     return {"recon": recon, "kl1": kl1, "kl2": kl2, "kl": kl, "elbo": -recon - kl}
 
 
-def objective(model, params, model_state, batch, key, step, *, beta=1.0, warmup_steps=0):
+def objective(
+    model: HierarchicalVAE,
+    params: PyTree,
+    model_state: PyTree,
+    batch: Batch,
+    key: jax.Array,
+    step: jax.Array | int,
+    *,
+    beta: float = 1.0,
+    warmup_steps: int = 0,
+) -> ObjectiveOutput:
     """Batch mean of -log p(x|z1) + beta(step) (KL1 + KL2) (see the module docstring), beta
     from `losses.beta_schedule` (warm-up keeps the top layer from collapsing early)."""
     terms = elbo_terms(model, params, batch["image"], key)
@@ -169,21 +188,25 @@ def objective(model, params, model_state, batch, key, step, *, beta=1.0, warmup_
     return jnp.mean(loss), ({**metrics, "beta": beta_t}, model_state)
 
 
-def elbo(model, params, x, key):
+def elbo(
+    model: HierarchicalVAE, params: PyTree, x: jax.Array, key: jax.Array
+) -> tuple[jax.Array, dict[str, jax.Array]]:
     """(ELBO [B], terms): the beta = 1 bound in nats."""
     terms = elbo_terms(model, params, x, key)
     return terms["elbo"], terms
 
 
-def iwae_log_weights(model, params, x, key, num_samples):
+def iwae_log_weights(
+    model: HierarchicalVAE, params: PyTree, x: jax.Array, key: jax.Array, num_samples: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """[K, B] log p(x|z1), log p(z1, z2), log q(z1, z2|x) for `losses.iwae_bound`."""
     return model.apply({"params": params}, x, key, num_samples, method=HierarchicalVAE.log_weights)
 
 
-def reconstruct(model, params, x):
+def reconstruct(model: HierarchicalVAE, params: PyTree, x: jax.Array) -> jax.Array:
     return model.apply({"params": params}, x, method=HierarchicalVAE.reconstruct)
 
 
-def sample(model, params, key, n):
+def sample(model: HierarchicalVAE, params: PyTree, key: jax.Array, n: int) -> jax.Array:
     """n ancestral samples [n, H, W, C] in [-1, 1] (decoder means)."""
     return model.apply({"params": params}, key, n, method=HierarchicalVAE.sample)

@@ -19,8 +19,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
+from jaxgen.diffusion import NoiseSchedule
 from jaxgen.models import autoencoder, diffusion, vae
+from jaxgen.models.types import Batch, ObjectiveOutput, PyTree
 from jaxgen.models.unet import sinusoidal_embedding
 
 
@@ -40,7 +43,7 @@ class LatentDenoiser(nn.Module):
     num_classes: ClassVar[None] = None
 
     @nn.compact
-    def __call__(self, z, t, y=None):
+    def __call__(self, z: jax.Array, t: jax.Array, y: jax.Array | None = None) -> jax.Array:
         if z.ndim != 2 or t.shape != z.shape[:1] or y is not None:
             raise ValueError(
                 f"LatentDenoiser expects z [B, D], t [B] and no labels; got z {z.shape}, "
@@ -88,7 +91,9 @@ CODECS = {
 }
 
 
-def frozen_autoencoder(model, params) -> FrozenAutoencoder:
+def frozen_autoencoder(
+    model: vae.ConvVAE | autoencoder.ConvAutoencoder, params: PyTree
+) -> FrozenAutoencoder:
     """The ``FrozenAutoencoder`` of a ``ConvVAE`` or ``ConvAutoencoder`` with `params` (the
     experiments vae, beta_vae, vae_latent, ae, dae); ValueError for other models."""
     codec = CODECS.get(type(model))
@@ -103,7 +108,7 @@ def frozen_autoencoder(model, params) -> FrozenAutoencoder:
     return FrozenAutoencoder(encode, decode, jax.eval_shape(encode, x).shape[-1])
 
 
-def latent_scale(z) -> float:
+def latent_scale(z: ArrayLike) -> float:
     """s = 1 / sigma^, sigma^2 = mean((z - mean(z))^2) over every component of the latents
     z [N, D], so s * z has unit variance (Rombach et al. 2022, Appendix G: one scale for all
     components, estimated from data)."""
@@ -114,7 +119,17 @@ def latent_scale(z) -> float:
     return 1.0 / sigma
 
 
-def objective(denoiser, schedule, encode, scale, params, model_state, batch, key, step):
+def objective(
+    denoiser: LatentDenoiser,
+    schedule: NoiseSchedule,
+    encode: Callable[[jax.Array], jax.Array],
+    scale: float,
+    params: PyTree,
+    model_state: PyTree,
+    batch: Batch,
+    key: jax.Array,
+    step: jax.Array | int,
+) -> ObjectiveOutput:
     """L_simple (``diffusion.objective``) of the denoiser on z_0 = scale * encode(x) of the
     batch's images x; the autoencoder, closed over by `encode`, gets no gradient."""
     z_0 = scale * jax.lax.stop_gradient(encode(batch["image"]))  # [B, D]

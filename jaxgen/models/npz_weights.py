@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,7 +22,9 @@ from jaxgen.files import write_npz_atomic
 _MAX_KEYS_IN_ERROR = 5
 
 
-def variable_shapes(model, *example_inputs) -> dict[str, tuple[int, ...]]:
+def variable_shapes(
+    model: nn.Module, *example_inputs: jax.Array | jax.ShapeDtypeStruct
+) -> dict[str, tuple[int, ...]]:
     """Flat ``'collection/module/.../leaf' -> shape`` of every variable of ``model`` applied
     to ``example_inputs`` (arrays or ``jax.ShapeDtypeStruct``), without computing."""
     abstract = jax.eval_shape(model.init, jax.random.key(0), *example_inputs)
@@ -35,7 +38,14 @@ def save_variables(path: str | os.PathLike, variables: Mapping) -> None:
     np.savez(path, **{key: np.asarray(value) for key, value in flat.items()})
 
 
-def convert_torch_main(argv, description, convert_fn, check_fn, input_help, output_help):
+def convert_torch_main(
+    argv: list[str] | None,
+    description: str,
+    convert_fn: Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]],
+    check_fn: Callable[[str], object],
+    input_help: str,
+    output_help: str,
+) -> None:
     """The command line of a converter: reads the PyTorch state dict at argv's first path
     (torch is needed only here), writes convert_fn({name: numpy array}) as an ``.npz``
     weights file at the second (atomically), then check_fn(out) loads it against the

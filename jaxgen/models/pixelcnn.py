@@ -30,11 +30,12 @@ from jax import lax
 
 from jaxgen import losses
 from jaxgen.losses.autoregressive import channel_coupling
+from jaxgen.models.types import Batch, ObjectiveOutput, PyTree
 
 NUM_BINS = 256  # levels of 8-bit data
 
 
-def causal_mask(kernel_size, stack, mask_type):
+def causal_mask(kernel_size: Sequence[int], stack: str, mask_type: str) -> np.ndarray:
     """[kh, kw] 0/1 mask of a gated PixelCNN convolution centred on the output pixel.
 
     vertical (k x k): the rows above the centre, plus the centre row for mask B;
@@ -73,7 +74,7 @@ class MaskedConv(nn.Module):
     mask_type: str  # "A" | "B"
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> jax.Array:
         mask = causal_mask(tuple(self.kernel_size), self.stack, self.mask_type)
         rows, cols = np.nonzero(mask)
         r0, r1, c0, c1 = rows.min(), rows.max(), cols.min(), cols.max()
@@ -97,7 +98,7 @@ class MaskedConv(nn.Module):
         return y + bias
 
 
-def gate(a):
+def gate(a: jax.Array) -> jax.Array:
     """tanh(a_1) * sigmoid(a_2) of the two channel halves of `a` (the gated activation)."""
     a1, a2 = jnp.split(a, 2, axis=-1)
     return jnp.tanh(a1) * jax.nn.sigmoid(a2)
@@ -114,7 +115,9 @@ class GatedBlock(nn.Module):
     mask_type: str
 
     @nn.compact
-    def __call__(self, v, h, cond):
+    def __call__(
+        self, v: jax.Array, h: jax.Array, cond: jax.Array | None
+    ) -> tuple[jax.Array, jax.Array]:
         k, f = self.kernel_size, 2 * self.features
         v_feat = MaskedConv(f, (k, k), "vertical", self.mask_type)(v)
         h_feat = MaskedConv(f, (1, k), "horizontal", self.mask_type)(h)
@@ -211,7 +214,7 @@ OUTPUTS = {
 }
 
 
-def get_output(name):
+def get_output(name: str) -> PixelOutput:
     """The PixelOutput named `name`; an unknown name lists the known ones."""
     if name not in OUTPUTS:
         raise ValueError(f"Unknown output {name!r}; use one of {', '.join(OUTPUTS)}.")
@@ -236,7 +239,7 @@ class PixelCNN(nn.Module):
     num_classes: int = 0  # > 0: class-conditional
 
     @nn.compact
-    def __call__(self, x, labels=None):
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None) -> jax.Array:
         if tuple(x.shape[1:]) != tuple(self.image_shape):
             raise ValueError(
                 f"PixelCNN for {tuple(self.image_shape)} images got x of shape {x.shape}."
@@ -254,26 +257,35 @@ class PixelCNN(nn.Module):
         return nn.Conv(num_maps, (1, 1))(nn.relu(h))
 
 
-def log_likelihood(model, params, x, labels=None):
+def log_likelihood(
+    model: PixelCNN, params: PyTree, x: jax.Array, labels: jax.Array | None = None
+) -> jax.Array:
     """log p(x) [B] in nats of 8-bit images x [B, H, W, C] in [-1, 1]: exact, one pass."""
     out = model.apply({"params": params}, x, labels)
     return get_output(model.output).log_likelihood(x, out, model.num_mixtures)
 
 
-def objective(model, params, model_state, batch, key, step):
+def objective(
+    model: PixelCNN,
+    params: PyTree,
+    model_state: PyTree,
+    batch: Batch,
+    key: jax.Array,
+    step: jax.Array | int,
+) -> ObjectiveOutput:
     """Batch mean of -log p(x) = -sum_i log p(x_i | x_<i) (nats per image)."""
     labels = batch["label"] if model.num_classes else None
     nll = -log_likelihood(model, params, batch["image"], labels)
     return jnp.mean(nll), ({"nll": jnp.mean(nll)}, model_state)
 
 
-def sample_labels(model, n):
+def sample_labels(model: PixelCNN, n: int) -> jax.Array | None:
     """Labels of n class-conditional samples: 0, 1, ..., num_classes - 1, 0, ... (None for
     an unconditional model)."""
     return jnp.arange(n) % model.num_classes if model.num_classes else None
 
 
-def sample(model, params, key, n):
+def sample(model: PixelCNN, params: PyTree, key: jax.Array, n: int) -> jax.Array:
     """n images [n, H, W, C] drawn pixel by pixel in raster order: step i runs the network on
     the canvas so far and draws pixel i from p(x_i | x_<i) with key fold_in(key, i); the
     H * W steps are one lax.fori_loop. Class-conditional models cycle through the classes."""

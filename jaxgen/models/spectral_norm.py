@@ -3,6 +3,8 @@ Adversarial Networks"): W_SN = W / sigma(W), sigma(W) the largest singular value
 by power iteration with a persistent vector u. A flax wrapper around any layer whose weight
 is a param named 'kernel' (Dense, Conv, ConvTranspose, ...)."""
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -10,12 +12,14 @@ import jax.numpy as jnp
 COLLECTION = "spectral"  # the variables collection holding u and sigma (model state)
 
 
-def l2_normalize(x, eps=1e-12):
+def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
     """x / max(||x||_2, eps)."""
     return x / jnp.maximum(jnp.linalg.norm(x), eps)
 
 
-def spectral_normalize(w, u, n_power_iterations=1, eps=1e-12):
+def spectral_normalize(
+    w: jax.Array, u: jax.Array, n_power_iterations: int = 1, eps: float = 1e-12
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(W / sigma, u', sigma) for a weight of any rank, read as a matrix [fan_in, out].
 
     Power iteration (Miyato et al. 2018, Algorithm 1), n times from u [out]:
@@ -56,7 +60,7 @@ class SpectralNorm(nn.Module):
     eps: float = 1e-12
 
     @nn.compact
-    def __call__(self, *args, update_stats: bool = False, **kwargs):
+    def __call__(self, *args: Any, update_stats: bool = False, **kwargs: Any) -> Any:
         def normalize(variables):
             params = dict(variables.get("params", {}))
             if "kernel" not in params:  # the wrapped layer's params are being created

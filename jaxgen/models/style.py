@@ -21,14 +21,17 @@ C]}``, images in [-1, 1]):
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jaxgen import losses
 from jaxgen.models import npz_weights
+from jaxgen.models.types import Batch, ObjectiveOutput, PyTree, Sampler
 
 # Output widths of VGG-19's conv layers, block by block (Simonyan & Zisserman 2015).
 VGG19_BLOCKS = ((64, 64), (128, 128), (256,) * 4, (512,) * 4, (512,) * 4)
@@ -43,7 +46,7 @@ GATYS_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 GATYS_CONTENT_LAYER = "relu4_2"
 
 
-def imagenet_normalize(images):
+def imagenet_normalize(images: jax.Array) -> jax.Array:
     """[B, H, W, 1 or 3] in [-1, 1] -> RGB in [0, 1] standardised by ImageNet mean / std."""
     rgb = jnp.broadcast_to((images + 1.0) / 2.0, (*images.shape[:3], 3))
     return (rgb - jnp.asarray(IMAGENET_MEAN)) / jnp.asarray(IMAGENET_STD)
@@ -58,7 +61,7 @@ class VGG19(nn.Module):
     pool: str = "avg"
 
     @nn.compact
-    def __call__(self, images):
+    def __call__(self, images: jax.Array) -> dict[str, jax.Array]:
         known = {c.replace("conv", "relu") for c in VGG19_CONVS}
         if not set(self.layers) <= known or not self.layers:
             raise ValueError(f"VGG19 layers {self.layers} must be among {sorted(known)}.")
@@ -78,13 +81,15 @@ class VGG19(nn.Module):
         return out
 
 
-def vgg19_variable_shapes():
+def vgg19_variable_shapes() -> dict[str, tuple[int, ...]]:
     """'params/conv{b}_{i}/{kernel,bias}' -> shape for all 16 conv layers."""
     example = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)
     return npz_weights.variable_shapes(VGG19(layers=("relu5_4",)), example)
 
 
-def load_vgg19_variables(path, layers=GATYS_STYLE_LAYERS):
+def load_vgg19_variables(
+    path: str | os.PathLike, layers: tuple[str, ...] = GATYS_STYLE_LAYERS
+) -> dict[str, PyTree]:
     """VGG-19 variables from an ``.npz`` weights file (module docstring), checked against
     all 16 conv layers and trimmed to those `VGG19(layers)` uses."""
     variables = npz_weights.load_variables(
@@ -100,7 +105,7 @@ def load_vgg19_variables(path, layers=GATYS_STYLE_LAYERS):
     return {"params": {k: v for k, v in variables["params"].items() if k in keep}}
 
 
-def save_vgg19_variables(path, variables):
+def save_vgg19_variables(path: str | os.PathLike, variables: Mapping[str, PyTree]) -> None:
     npz_weights.save_variables(path, variables)
 
 
@@ -114,7 +119,7 @@ class RandomMultiScale(nn.Module):
     features: int = 128
 
     @nn.compact
-    def __call__(self, images):
+    def __call__(self, images: jax.Array) -> dict[str, jax.Array]:
         smallest = min(images.shape[1:3])
         if max(self.kernel_sizes) > smallest:
             raise ValueError(
@@ -138,7 +143,15 @@ class FeatureNet(NamedTuple):
     content_layer: str
 
 
-def init(fnet, style_image, key, images, *, content=True, start="noise"):
+def init(
+    fnet: FeatureNet,
+    style_image: jax.Array,
+    key: jax.Array,
+    images: jax.Array,
+    *,
+    content: bool = True,
+    start: str = "noise",
+) -> tuple[PyTree, PyTree]:
     """(params {'image': x_0 [1, H, W, C]}, model_state {'net', 'grams', 'content'}).
 
     grams: Gram matrices of `style_image` [1, H', W', C] at `fnet.style_layers`; content
@@ -158,18 +171,18 @@ def init(fnet, style_image, key, images, *, content=True, start="noise"):
 
 
 def objective(
-    net,
-    params,
-    model_state,
-    batch,
-    key,
-    step,
+    net: nn.Module,
+    params: PyTree,
+    model_state: PyTree,
+    batch: Batch,
+    key: jax.Array,
+    step: jax.Array | int,
     *,
-    content_layer,
-    style_weight,
-    content_weight,
-    tv_weight,
-):
+    content_layer: str,
+    style_weight: float,
+    content_weight: float,
+    tv_weight: float,
+) -> ObjectiveOutput:
     """L(x) = alpha 2 L_content / N_c + beta L_style + gamma TV(x) / N_x: Gatys et al. 2016,
     eq. 7, plus total variation, with the content term and TV as means over their N_c and
     N_x elements so the weights do not depend on the image size. L_style sums E_l over the
@@ -193,24 +206,24 @@ def objective(
     return loss.mean(), (metrics, model_state)
 
 
-def sample_hook(shown):
+def sample_hook(shown: ArrayLike) -> Sampler:
     """sample(state, key) -> [*shown, x clipped to [-1, 1]]: the inputs, then the result."""
     shown = jnp.asarray(shown)
     return lambda state, key: jnp.concatenate([shown, jnp.clip(state.params["image"], -1, 1)])
 
 
 def feature_net(
-    name,
-    key,
-    channels,
+    name: str,
+    key: jax.Array,
+    channels: int,
     *,
-    weights="",
-    pool="avg",
-    kernel_sizes=(3, 5, 7, 11, 15, 23),
-    width=128,
-    style_layers=(),
-    content_layer="",
-):
+    weights: str | os.PathLike = "",
+    pool: str = "avg",
+    kernel_sizes: Sequence[int] = (3, 5, 7, 11, 15, 23),
+    width: int = 128,
+    style_layers: Sequence[str] = (),
+    content_layer: str = "",
+) -> FeatureNet:
     """The FeatureNet `name` for images with `channels` channels: 'vgg19' (weights from the
     `weights` file; `pool`) or 'random' (RandomMultiScale with `kernel_sizes` and `width`,
     initialised from `key`). Empty `style_layers` / `content_layer` take the net's

@@ -13,7 +13,9 @@ import jax.numpy as jnp
 from jaxgen.models import gan as gan_lib
 
 
-def adain(x, style_scale, style_bias, eps=1e-5):
+def adain(
+    x: jax.Array, style_scale: jax.Array, style_bias: jax.Array, eps: float = 1e-5
+) -> jax.Array:
     """Adaptive instance normalization (Huang & Belongie 2017; Karras et al. 2019, eq. 1):
 
         AdaIN(x_i, y) = y_s,i (x_i - mu(x_i)) / sigma(x_i) + y_b,i
@@ -31,12 +33,12 @@ def adain(x, style_scale, style_bias, eps=1e-5):
     return style_scale[:, None, None, :] * x_norm + style_bias[:, None, None, :]
 
 
-def pixel_norm(z, eps=1e-8):
+def pixel_norm(z: jax.Array, eps: float = 1e-8) -> jax.Array:
     """z / sqrt(mean(z^2) + eps) over the last axis (Karras et al. 2018), applied to z."""
     return z * jax.lax.rsqrt(jnp.mean(jnp.square(z), axis=-1, keepdims=True) + eps)
 
 
-def upsample(x):
+def upsample(x: jax.Array) -> jax.Array:
     """2x nearest-neighbour upsampling of [B, H, W, C]."""
     return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
@@ -49,7 +51,7 @@ class MappingNetwork(nn.Module):
     depth: int = 4
 
     @nn.compact
-    def __call__(self, z):
+    def __call__(self, z: jax.Array) -> jax.Array:
         h = pixel_norm(z)
         for _ in range(self.depth):
             h = nn.leaky_relu(nn.Dense(self.w_dim)(h), 0.2)
@@ -61,7 +63,7 @@ class AdaIN(nn.Module):
     parametrised as 1 + A_s(w) so that the block starts close to instance normalization."""
 
     @nn.compact
-    def __call__(self, x, w):
+    def __call__(self, x: jax.Array, w: jax.Array) -> jax.Array:
         channels = x.shape[-1]
         style = nn.Dense(2 * channels, kernel_init=nn.initializers.normal(0.01))(w)
         y_s, y_b = jnp.split(style, 2, axis=-1)
@@ -74,7 +76,7 @@ class NoiseInput(nn.Module):
     et al. 2019, Sec. 3.2: stochastic detail such as hair placement)."""
 
     @nn.compact
-    def __call__(self, x, noise=None):
+    def __call__(self, x: jax.Array, noise: jax.Array | None = None) -> jax.Array:
         scale = self.param("noise_scale", nn.initializers.zeros, (x.shape[-1],))
         if noise is None:
             noise = jax.random.normal(self.make_rng("noise"), (*x.shape[:3], 1), x.dtype)
@@ -95,7 +97,7 @@ class SynthesisNetwork(nn.Module):
     widths: Sequence[int] = (64, 128)
 
     @nn.compact
-    def __call__(self, ws):
+    def __call__(self, ws: jax.Array) -> jax.Array:
         bh, bw = gan_lib.base_resolution(self.image_shape, len(self.widths) - 1)
         const = self.param("const", nn.initializers.ones, (1, bh, bw, self.widths[-1]))
         x = jnp.broadcast_to(const, (ws.shape[0], bh, bw, self.widths[-1]))
@@ -108,7 +110,7 @@ class SynthesisNetwork(nn.Module):
         return jnp.tanh(nn.Conv(self.image_shape[-1], (1, 1))(x))
 
 
-def mix_styles(w1, w2, crossover):
+def mix_styles(w1: jax.Array, w2: jax.Array, crossover: jax.Array) -> jax.Array:
     """Styles [B, L, w_dim]: w1 for the layers l < crossover [B], w2 from there on
     (Karras et al. 2019, Sec. 3.1)."""
     num_styles = w1.shape[1]
@@ -130,22 +132,22 @@ class StyleGenerator(nn.Module):
     mixing_prob: float = 0.9
 
     @property
-    def num_styles(self):
+    def num_styles(self) -> int:
         return 2 * len(self.widths)
 
     def setup(self):
         self.mapping_network = MappingNetwork(self.w_dim, self.mapping_depth)
         self.synthesis_network = SynthesisNetwork(self.image_shape, self.widths)
 
-    def mapping(self, z, train=False):
+    def mapping(self, z: jax.Array, train: bool = False) -> jax.Array:
         """w = f(z): [B, w_dim]."""
         return self.mapping_network(z)
 
-    def synthesis(self, ws, train=False):
+    def synthesis(self, ws: jax.Array, train: bool = False) -> jax.Array:
         """g(ws) for per-layer styles ws [B, L, w_dim]."""
         return self.synthesis_network(ws)
 
-    def __call__(self, z, y=None, train=False):
+    def __call__(self, z: jax.Array, y: jax.Array | None = None, train: bool = False) -> jax.Array:
         if y is not None:
             raise ValueError("StyleGenerator is unconditional; train it without labels.")
         w = self.mapping(z)

@@ -40,7 +40,7 @@ class ResBlock(nn.Module):
     norm_groups: int = 32
 
     @nn.compact
-    def __call__(self, x, emb):
+    def __call__(self, x: jax.Array, emb: jax.Array) -> jax.Array:
         h = nn.Conv(self.width, (3, 3))(nn.swish(group_norm(x, self.norm_groups)))
         h = h + nn.Dense(self.width)(nn.swish(emb))[:, None, None, :]
         h = nn.swish(group_norm(h, self.norm_groups))
@@ -58,7 +58,7 @@ class AttentionBlock(nn.Module):
     norm_groups: int = 32
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> jax.Array:
         b, h, w, c = x.shape
         y = group_norm(x, self.norm_groups).reshape(b, h * w, c)
         zeros = nn.initializers.zeros
@@ -109,7 +109,7 @@ class UNet(nn.Module):
         return emb
 
     @nn.compact
-    def __call__(self, x, t, y=None):
+    def __call__(self, x: jax.Array, t: jax.Array, y: jax.Array | None = None) -> jax.Array:
         if x.ndim != 4 or t.shape != x.shape[:1] or (y is not None and y.shape != t.shape):
             raise ValueError(
                 f"UNet expects x [B, H, W, C], t [B] and y [B] or None; got x {x.shape}, "

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from jaxgen import losses
 from jaxgen.models import conv
+from jaxgen.models.types import Batch, ObjectiveOutput, PyTree
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,14 +47,14 @@ LIKELIHOODS = {
 }
 
 
-def get_likelihood(name):
+def get_likelihood(name: str) -> Likelihood:
     """The Likelihood named `name`; an unknown name lists the known ones."""
     if name not in LIKELIHOODS:
         raise ValueError(f"Unknown likelihood {name!r}; use one of {', '.join(LIKELIHOODS)}.")
     return LIKELIHOODS[name]
 
 
-def log_likelihood(x, out, likelihood):
+def log_likelihood(x: jax.Array, out: jax.Array, likelihood: str) -> jax.Array:
     """log p(x | z) [B] in nats of images x [B, H, W, C] in [-1, 1] given the decoder output
     `out` (see the module docstring for each likelihood's parameterisation)."""
     get_likelihood(likelihood)
@@ -66,7 +67,7 @@ def log_likelihood(x, out, likelihood):
     return losses.discretized_log_likelihood(x, mu, log_scale, distribution=distribution)
 
 
-def mean_image(out, likelihood):
+def mean_image(out: jax.Array, likelihood: str) -> jax.Array:
     """The decoder's mean image in [-1, 1] (for the discretized ones: the location, clipped)."""
     if get_likelihood(likelihood).name == "bernoulli":
         return 2.0 * jax.nn.sigmoid(out) - 1.0
@@ -91,7 +92,7 @@ def _upsample_stack(x, widths, out_channels, upsample):
     return up(x, out_channels)
 
 
-def check_divisible(image_shape, widths):
+def check_divisible(image_shape: Sequence[int], widths: Sequence[int]) -> tuple[int, int]:
     """Errors for images the len(widths) stride-2 stages cannot halve exactly."""
     h, w, _ = image_shape
     scale = 2 ** len(widths)
@@ -111,7 +112,7 @@ class ConvEncoder(nn.Module):
     flatten: bool = True
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> jax.Array:
         for w in self.widths:
             x = nn.relu(nn.Conv(w, (3, 3), strides=2)(x))
         return x.reshape(x.shape[0], -1) if self.flatten else x
@@ -126,7 +127,7 @@ class ConvDecoder(nn.Module):
     upsample: str = "transpose"  # or "resize" (nearest x2 + Conv 3x3)
 
     @nn.compact
-    def __call__(self, z):
+    def __call__(self, z: jax.Array) -> jax.Array:
         h, w = check_divisible(self.out_shape, self.widths)
         x = nn.Dense(h * w * self.widths[-1])(z)
         x = nn.relu(x).reshape(z.shape[0], h, w, self.widths[-1])
@@ -142,18 +143,18 @@ class SpatialConvDecoder(nn.Module):
     upsample: str = "transpose"
 
     @nn.compact
-    def __call__(self, z):
+    def __call__(self, z: jax.Array) -> jax.Array:
         x = nn.relu(nn.Conv(self.widths[-1], (3, 3))(z))
         return _upsample_stack(x, self.widths[-2::-1], self.out_shape[-1], self.upsample)
 
 
-def decoder_shape(image_shape, likelihood):
+def decoder_shape(image_shape: Sequence[int], likelihood: str) -> tuple[int, int, int]:
     """(H, W, C * maps): the conv decoder's output shape for `likelihood`."""
     h, w, c = image_shape
     return (h, w, c * get_likelihood(likelihood).decoder_maps)
 
 
-def with_log_scale(out, log_scale):
+def with_log_scale(out: jax.Array, log_scale: jax.Array | None) -> jax.Array:
     """Appends the shared per-channel log-scale [C] (None: nothing) to the decoder maps."""
     if log_scale is None:
         return out
@@ -186,20 +187,30 @@ class ConvVAE(nn.Module):
             else None
         )
 
-    def encode(self, x):
+    def encode(self, x: jax.Array) -> list[jax.Array]:
         """x [B, H, W, C] -> (mu [B, D], logvar [B, D])."""
         return jnp.split(self.to_posterior(self.encoder(x)), 2, axis=-1)
 
-    def decode(self, z):
+    def decode(self, z: jax.Array) -> jax.Array:
         """z [B, D] -> decoder output (the likelihood's parameters)."""
         return with_log_scale(self.decoder(z), self.log_scale)
 
-    def __call__(self, x, key):
+    def __call__(self, x: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         mu, logvar = self.encode(x)
         return self.decode(losses.reparameterize(mu, logvar, key)), mu, logvar
 
 
-def objective(model, params, model_state, batch, key, step, *, beta=1.0, warmup_steps=0):
+def objective(
+    model: ConvVAE,
+    params: PyTree,
+    model_state: PyTree,
+    batch: Batch,
+    key: jax.Array,
+    step: jax.Array | int,
+    *,
+    beta: float = 1.0,
+    warmup_steps: int = 0,
+) -> ObjectiveOutput:
     """Batch mean of -ELBO_beta(x) = -log p(x|z) + beta(step) KL(q(z|x) || N(0, I)), z ~ q(z|x),
     with beta(step) from `losses.beta_schedule` (constant, or linear warm-up from 0)."""
     x = batch["image"]
@@ -210,14 +221,18 @@ def objective(model, params, model_state, batch, key, step, *, beta=1.0, warmup_
     return jnp.mean(loss), ({**metrics, "beta": beta_t}, model_state)
 
 
-def elbo(model, params, x, key):
+def elbo(
+    model: ConvVAE, params: PyTree, x: jax.Array, key: jax.Array
+) -> tuple[jax.Array, dict[str, jax.Array]]:
     """(ELBO [B], terms) with the analytic KL and one z ~ q(z|x): the beta = 1 bound in nats."""
     out, mu, logvar = model.apply({"params": params}, x, key)
     _, terms = losses.negative_elbo(log_likelihood(x, out, model.likelihood), mu, logvar)
     return terms["elbo"], terms
 
 
-def iwae_log_weights(model, params, x, key, num_samples):
+def iwae_log_weights(
+    model: ConvVAE, params: PyTree, x: jax.Array, key: jax.Array, num_samples: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """log p(x|z_k), log p(z_k), log q(z_k|x), each [K, B], for z_k ~ q(z|x) (k = 1..K): the
     inputs of `losses.iwae_bound`."""
     b = x.shape[0]
@@ -234,21 +249,21 @@ def iwae_log_weights(model, params, x, key, num_samples):
     return tuple(v.reshape(num_samples, b) for v in (log_px_z, log_pz, log_qz_x))
 
 
-def encode(model, params, x):
+def encode(model: ConvVAE, params: PyTree, x: jax.Array) -> list[jax.Array]:
     """q(z|x) of images x: (mu [B, D], logvar [B, D])."""
     return model.apply({"params": params}, x, method=ConvVAE.encode)
 
 
-def decode_mean(model, params, z):
+def decode_mean(model: ConvVAE, params: PyTree, z: jax.Array) -> jax.Array:
     """Mean images [B, H, W, C] in [-1, 1] of latents z [B, D]."""
     return mean_image(model.apply({"params": params}, z, method=ConvVAE.decode), model.likelihood)
 
 
-def reconstruct(model, params, x):
+def reconstruct(model: ConvVAE, params: PyTree, x: jax.Array) -> jax.Array:
     """Decoder mean images at the posterior means z = mu(x)."""
     return decode_mean(model, params, encode(model, params, x)[0])
 
 
-def sample(model, params, key, n):
+def sample(model: ConvVAE, params: PyTree, key: jax.Array, n: int) -> jax.Array:
     """n decoder means of z ~ N(0, I): [n, H, W, C] in [-1, 1]."""
     return decode_mean(model, params, jax.random.normal(key, (n, model.latent_dim)))

@@ -6,10 +6,12 @@ learned either by gradients (codebook loss) or by exponential moving averages (E
 from collections.abc import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 from jax import lax
 
 from jaxgen import losses
+from jaxgen.models.types import Batch, ObjectiveOutput, PyTree
 from jaxgen.models.vae import ConvEncoder, SpatialConvDecoder, check_divisible
 
 EMA_COLLECTION = "vq_ema"  # variables of the EMA codebook: codebook, cluster_size, embed_sum
@@ -46,36 +48,38 @@ class VQVAE(nn.Module):
         else:
             self.codebook = self.param("codebook", init, shape)
 
-    def encode(self, x):
+    def encode(self, x: jax.Array) -> jax.Array:
         """x [B, H, W, C] -> z_e [B, h, w, code_dim]."""
         return self.to_code(self.encoder(x))
 
-    def quantize(self, z_e):
+    def quantize(self, z_e: jax.Array) -> losses.Quantized:
         """``losses.Quantized(z_q, codewords, indices)`` of z_e against the codebook."""
         return losses.vector_quantize(z_e, self.codebook)
 
-    def decode(self, z_q):
+    def decode(self, z_q: jax.Array) -> jax.Array:
         """z_q [B, h, w, code_dim] -> x_recon [B, H, W, C] (linear output)."""
         return self.decoder(z_q)
 
-    def decode_indices(self, indices):
+    def decode_indices(self, indices: jax.Array) -> jax.Array:
         """Codes [B, h, w] int -> x_recon [B, H, W, C]."""
         return self.decode(self.codebook[indices])
 
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array, losses.Quantized]:
         """(x_recon, z_e, Quantized)."""
         z_e = self.encode(x)
         q = self.quantize(z_e)
         return self.decode(q.z_q), z_e, q
 
 
-def init(model, key, x):
+def init(model: VQVAE, key: jax.Array, x: jax.Array) -> tuple[PyTree, PyTree]:
     """(params, model_state): model_state holds the EMA codebook ({} without `ema`)."""
     variables = model.init(key, x)
     return variables["params"], {k: v for k, v in variables.items() if k != "params"}
 
 
-def global_perplexity(indices, num_codes, axis_name=None):
+def global_perplexity(
+    indices: jax.Array, num_codes: int, axis_name: str | None = None
+) -> jax.Array:
     """Codebook perplexity of the code usage over the global batch (all devices of
     `axis_name`, inside shard_map), not the mean of per-device perplexities."""
     if axis_name is not None:
@@ -84,8 +88,17 @@ def global_perplexity(indices, num_codes, axis_name=None):
 
 
 def objective(
-    model, params, model_state, batch, key, step, *, beta=0.25, ema_decay=0.99, axis_name="data"
-):
+    model: VQVAE,
+    params: PyTree,
+    model_state: PyTree,
+    batch: Batch,
+    key: jax.Array,
+    step: jax.Array | int,
+    *,
+    beta: float = 0.25,
+    ema_decay: float = 0.99,
+    axis_name: str | None = "data",
+) -> ObjectiveOutput:
     """Batch mean of ||x - g(z_q)||^2 / D + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2
     (van den Oord et al. 2017, eq. 3, with MSE as the reconstruction term). With the EMA
     codebook the codebook term is dropped and the returned model_state holds the codebook
@@ -110,12 +123,12 @@ def objective(
     return jnp.mean(mse + vq), (metrics, model_state)
 
 
-def reconstruct(model, params, model_state, x):
+def reconstruct(model: VQVAE, params: PyTree, model_state: PyTree, x: jax.Array) -> jax.Array:
     """Reconstructions [B, H, W, C] of x through the quantized code, clipped to [-1, 1]."""
     return jnp.clip(model.apply({"params": params, **model_state}, x)[0], -1.0, 1.0)
 
 
-def encode_indices(model, params, model_state, x):
+def encode_indices(model: VQVAE, params: PyTree, model_state: PyTree, x: jax.Array) -> jax.Array:
     """Codes [B, h, w] int32 of images x."""
     variables = {"params": params, **model_state}
     z_e = model.apply(variables, x, method=VQVAE.encode)
