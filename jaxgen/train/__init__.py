@@ -9,7 +9,7 @@ from jaxgen.train.run import Task, init_state, maybe_initialize_distributed, run
 from jaxgen.train.rundir import RunDirError, check_compatible, read_run
 from jaxgen.train.state import TrainState, ema_update
 from jaxgen.train.step import build_step, loss_step, step_key
-from jaxgen.train.validate import ConfigError, check_config
+from jaxgen.train.validate import ConfigError, check_config, check_options
 
 __all__ = [
     "CheckpointError",
@@ -24,6 +24,7 @@ __all__ = [
     "build_step",
     "check_compatible",
     "check_config",
+    "check_options",
     "ema_update",
     "fit",
     "init_state",

@@ -67,11 +67,14 @@ def apply_overrides(config, args):
 
 def train_config(steps: int, **changes) -> dict:
     """The `train` block of an experiment's config: `steps` of the fit loop, the EMA decay of
-    the sampled weights, how often (in steps) to log, checkpoint and sample, and how many
-    samples a picture shows; `changes` replace those defaults or add the keys an
-    experiment's task reads (learning_rate, warmup_steps, grad_clip, ...)."""
+    the sampled weights, how often (in steps) to log, checkpoint and sample, how many
+    samples a picture shows, the micro-batches averaged per optimizer update
+    (`grad_accum_steps`, 1: none) and the precision of the network's computation
+    ('fp32' or 'bf16'); `changes` replace those defaults or add the keys an experiment's
+    task reads (learning_rate, warmup_steps, grad_clip, ...)."""
     defaults = {"ema_decay": 0.999, "log_every": 50, "checkpoint_every": 1000,
-                "sample_every": 500, "num_samples": 64}  # fmt: skip
+                "sample_every": 500, "num_samples": 64, "grad_accum_steps": 1,
+                "precision": "fp32"}  # fmt: skip
     return {"steps": steps, **defaults, **changes}
 
 

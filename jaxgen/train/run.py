@@ -14,10 +14,11 @@ from jax.sharding import PartitionSpec as P
 
 from jaxgen import data
 from jaxgen.train.loop import fit
+from jaxgen.train.precision import PRECISIONS
 from jaxgen.train.rundir import check_compatible, write_run_files
 from jaxgen.train.state import TrainState
 from jaxgen.train.step import build_step
-from jaxgen.train.validate import check_config
+from jaxgen.train.validate import check_config, check_options
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,8 @@ def task_batches(task, config, mesh):
 
 
 def init_state(task, config, mesh):
-    """TrainState from config.seed (init key, root key of the run), replicated on `mesh`."""
+    """TrainState from config.seed (init key, root key of the run) and config.train's EMA
+    decay, gradient accumulation and precision, replicated on `mesh`."""
     init_key, root_key = jax.random.split(jax.random.PRNGKey(config.seed))
     if task.images is None:
         spec = data.dataset_spec(config.data.name)
@@ -90,6 +92,9 @@ def init_state(task, config, mesh):
         key=root_key,
         model_state=model_state,
         ema_decay=config.train.ema_decay,
+        # Runs recorded before these keys existed trained with their defaults.
+        grad_accum_steps=config.train.get("grad_accum_steps", 1),
+        compute_dtype=PRECISIONS[config.train.get("precision", "fp32")],
     )
     return jax.device_put(state, NamedSharding(mesh, P()))  # replicated over the mesh
 
@@ -101,6 +106,7 @@ def run_experiment(config, task, workdir, experiment="custom"):
     workdir = Path(workdir)
     mesh = data.data_mesh()
     check_config(config, mesh.devices.size)
+    check_options(config, task.tx)
     check_compatible(workdir, experiment, config)
     batches = task_batches(task, config, mesh)
     state = init_state(task, config, mesh)

@@ -17,9 +17,19 @@ class TrainState(struct.PyTreeNode):
     `tx` is one optax transformation, or a dict {part: transformation} over the top-level
     keys of `params` for models trained by several optimizers (a GAN's 'generator' and
     'discriminator'); `apply_gradients(grads, part=...)` then updates that part alone.
+
+    Gradient accumulation: with `grad_accum_steps` k > 1, `create` wraps `tx` in
+    `optax.MultiSteps`, so each step is one micro-batch: k steps average their gradients,
+    g = (1/k) sum_i g_i, and only the k-th applies `tx`'s update (the update of one batch k
+    times larger, for a loss that is a mean over examples); the others leave params as they
+    are. `step` counts micro-batches (batches drawn), `step // k` optimizer updates.
+
+    `compute_dtype`: the dtype `loss_step` computes the network's layers in (float32, or
+    bfloat16 for mixed precision, see `jaxgen.train.precision`); params, EMA params and
+    optimizer state stay float32 either way.
     """
 
-    step: jax.Array  # [] int32, number of completed steps
+    step: jax.Array  # [] int32, number of completed steps (micro-batches)
     params: Any
     model_state: Any
     opt_state: Any
@@ -28,11 +38,33 @@ class TrainState(struct.PyTreeNode):
     tx: Any = struct.field(pytree_node=False)
     ema_decay: float = struct.field(pytree_node=False, default=0.999)
     ema_warmup: bool = struct.field(pytree_node=False, default=True)
+    grad_accum_steps: int = struct.field(pytree_node=False, default=1)
+    compute_dtype: Any = struct.field(pytree_node=False, default=jnp.float32)
 
     @classmethod
-    def create(cls, *, params, tx, key, model_state=None, ema_decay=0.999, ema_warmup=True):
+    def create(
+        cls,
+        *,
+        params,
+        tx,
+        key,
+        model_state=None,
+        ema_decay=0.999,
+        ema_warmup=True,
+        grad_accum_steps=1,
+        compute_dtype=jnp.float32,
+    ):
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}.")
+        if grad_accum_steps < 1:
+            raise ValueError(f"grad_accum_steps must be >= 1, got {grad_accum_steps}.")
+        if grad_accum_steps > 1:
+            if isinstance(tx, dict):
+                raise ValueError(
+                    "Gradient accumulation needs one optimizer; a model trained by several "
+                    f"({', '.join(tx)}) takes grad_accum_steps=1."
+                )
+            tx = optax.MultiSteps(tx, every_k_schedule=grad_accum_steps)
         if isinstance(tx, dict):
             missing = set(tx) - set(params)
             if missing:
@@ -50,6 +82,8 @@ class TrainState(struct.PyTreeNode):
             tx=tx,
             ema_decay=ema_decay,
             ema_warmup=ema_warmup,
+            grad_accum_steps=grad_accum_steps,
+            compute_dtype=compute_dtype,
         )
 
     def apply_gradients(self, grads, *, part=None, model_state=None):
@@ -72,11 +106,11 @@ class TrainState(struct.PyTreeNode):
         return new if model_state is None else new.replace(model_state=model_state)
 
 
-def ema_decay_at(step, decay, warmup):
-    """EMA decay after `step` completed steps: min(decay, (1 + step) / (10 + step)) with
-    warm-up (TensorFlow's ExponentialMovingAverage num_updates rule), else `decay`. The
-    warm-up keeps short runs from averaging mostly the initial weights."""
-    return jnp.minimum(decay, (1.0 + step) / (10.0 + step)) if warmup else decay
+def ema_decay_at(updates, decay, warmup):
+    """EMA decay after `updates` completed optimizer updates: min(decay, (1 + updates) /
+    (10 + updates)) with warm-up (TensorFlow's ExponentialMovingAverage num_updates rule),
+    else `decay`. The warm-up keeps short runs from averaging mostly the initial weights."""
+    return jnp.minimum(decay, (1.0 + updates) / (10.0 + updates)) if warmup else decay
 
 
 def ema_update(ema_params, params, decay):

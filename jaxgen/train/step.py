@@ -7,6 +7,7 @@ from jax import lax
 from jax.sharding import PartitionSpec as P
 
 from jaxgen.data import DATA_AXIS
+from jaxgen.train.precision import mixed_precision
 from jaxgen.train.state import ema_decay_at, ema_update
 
 
@@ -30,11 +31,20 @@ def build_step(step_fn, mesh, *, donate=True):
     training-health signal that turns NaN as soon as any parameter does) and
     'hist/param_norms' (per-leaf norms; 'hist/' metrics go to TensorBoard histograms).
     State is replicated and donated.
+
+    With gradient accumulation (`state.grad_accum_steps` k > 1) the EMA moves once per
+    optimizer update, on every k-th step, with the decay of the number of updates before it;
+    the other steps leave it as it is (decay 1).
     """
 
     def per_device(state, batch):
         new_state, metrics = step_fn(state, batch, step_key(state.key, state.step))
-        decay = ema_decay_at(state.step, state.ema_decay, state.ema_warmup)
+        k = state.grad_accum_steps
+        decay = jnp.where(
+            (state.step + 1) % k == 0,  # this step ends an accumulation: params were updated
+            ema_decay_at(state.step // k, state.ema_decay, state.ema_warmup),
+            1.0,
+        )
         new_state = new_state.replace(
             step=state.step + 1,
             ema_params=ema_update(state.ema_params, new_state.params, decay),
@@ -55,10 +65,12 @@ def build_step(step_fn, mesh, *, donate=True):
 def loss_step(objective):
     """A step from `objective(params, model_state, batch, key, step) -> (loss, (metrics,
     model_state))`: one gradient step on the per-device mean loss; metrics gain 'loss',
-    'grad_norm' (global L2 norm of this device's gradients, averaged) and per-leaf norms."""
+    'grad_norm' (global L2 norm of this device's gradients, averaged) and per-leaf norms.
+    The objective's network runs in `state.compute_dtype` (`precision.mixed_precision`);
+    loss and gradients are float32."""
 
     def step(state, batch, key):
-        grad_fn = jax.value_and_grad(objective, has_aux=True)
+        grad_fn = jax.value_and_grad(mixed_precision(objective, state.compute_dtype), has_aux=True)
         (loss, (metrics, model_state)), grads = grad_fn(
             state.params, state.model_state, batch, key, state.step
         )
