@@ -90,7 +90,7 @@ class MaskedConv(nn.Module):
         x = lax.pad(x, jnp.zeros((), x.dtype), pad)  # negative padding crops
         y = lax.conv_general_dilated(
             x,
-            kernel * support[:, :, None, None],
+            kernel * jnp.asarray(support[:, :, None, None], kernel.dtype),  # bf16 stays bf16
             (1, 1),
             "VALID",
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
