@@ -80,6 +80,8 @@ def get_config(preset="quick"):
         "log_every": 10,
         "checkpoint_every": 600,
         "sample_every": 300,
+        "grad_accum_steps": 1,
+        "precision": "fp32",
     }
     return train.with_preset(c, preset, PRESETS)
 

@@ -84,6 +84,8 @@ def get_config(preset="quick"):
         "log_every": 10,
         "checkpoint_every": 1000,
         "sample_every": 100,
+        "grad_accum_steps": 1,
+        "precision": "fp32",
     }
     return train.with_preset(c, preset, PRESETS)
 

@@ -38,7 +38,8 @@ def get_config():
     c.augment = {"flip": False, "max_shift": 0}
     c.train = {
         "steps": 3500, "learning_rate": 1e-3, "weight_decay": 1e-4, "ema_decay": 0.999,
-        "log_every": 100, "checkpoint_every": 1000, "sample_every": 0,
+        "log_every": 100, "checkpoint_every": 1000, "sample_every": 0, "grad_accum_steps": 1,
+        "precision": "fp32",
     }  # fmt: skip
     return c
 
