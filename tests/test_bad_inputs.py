@@ -65,6 +65,24 @@ CLI_CASES = {
         "train.learning_rate=-0.001 is out of range: it must be > 0",
     ),
     "ema-decay-above-1": (["train", "vae", "--config.train.ema_decay=1.5"], "in [0, 1)"),
+    # training options out of range or not applicable
+    "zero-grad-accum-steps": (
+        ["train", "vae", "--config.train.grad_accum_steps=0"],
+        "--config.train.grad_accum_steps=0 is out of range: it must be an integer >= 1",
+    ),
+    "steps-not-a-multiple-of-grad-accum-steps": (
+        ["train", "vae", "--config.train.steps=100", "--config.train.grad_accum_steps=3"],
+        "--config.train.steps=100 is not a multiple of --config.train.grad_accum_steps=3",
+    ),
+    "unknown-precision": (
+        ["train", "vae", "--config.train.precision=fp16"],
+        "--config.train.precision='fp16' is out of range: it must be one of 'fp32', 'bf16'",
+    ),
+    "gan-grad-accum-steps": (
+        ["train", "dcgan", "--config.train.grad_accum_steps=2"],
+        "--config.train.grad_accum_steps=2 is not supported by this experiment: it trains "
+        "several optimizers (generator, discriminator)",
+    ),
     "zero-sampler-steps": (["train", "ddpm", "--config.sample.num_steps=0"], "DDIM num_steps"),
     "zero-samples": (["sample", "{run}", "--n", "0"], "--n 0: the number of samples must be"),
     "negative-eval-samples": (["eval", "{run}", "--n", "-1"], "--n -1"),
