@@ -5,6 +5,8 @@ jaxgen train EXPERIMENT [--workdir DIR] [--config.KEY=VALUE ...]
 jaxgen sample DIR [--n 64] [--seed 0] [--step N] [--out grid.png|samples.npz]
                   [--config.KEY=VALUE ...]       (sampling options of the experiment)
 jaxgen eval DIR [--metrics fid,kid,is,pr,modes] [--n 10000] [--seed 0] [--step N]
+jaxgen export DIR OUT [--step N]                 a small run directory to commit: sampling
+                                                 weights, configs, evaluations, result.json
 jaxgen bench [--config.KEY=VALUE ...]            throughput vs PyTorch (BENCHMARKS.md)
 jaxgen bench --quality [--seeds 0,1,2] [--preset quick] [--families vae,dcgan,ddpm]
                        [--out DIR]               seeded quality benchmark (README)
@@ -68,6 +70,15 @@ def cmd_eval(args, overrides):
     for key, label in results["labels"].items():
         print(f"{label}: {results[key]}")
     print(f"Wrote {Path(args.workdir) / 'eval.json'}")
+
+
+def cmd_export(args, overrides):
+    from jaxgen.bench.harness import environment
+
+    if overrides:
+        raise UsageError(f"{overrides[0].split('=')[0]}: export takes no --config options.")
+    result = runs.export_run(args.workdir, args.out, args.step, environment())
+    print(f"Exported step {result['step']} of {args.workdir} to {args.out}")
 
 
 def cmd_bench(args, overrides):
@@ -196,6 +207,19 @@ def parser():
     e.add_argument("--seed", type=int, default=0, help="sampling and subset seed")
     e.add_argument("--step", type=int, default=None, help="checkpoint step (None: newest)")
     e.set_defaults(fn=cmd_eval)
+    x = sub.add_parser(
+        "export",
+        help="a small run directory to commit (sampling weights, configs, evaluations)",
+        formatter_class=fmt,
+        description="Writes OUT: run.json, config.json, weights.msgpack (EMA params and model "
+        "state of the checkpoint, no optimizer state), the run's eval.json files and "
+        "result.json (seed, step, training seconds, commit, versions, machine). `jaxgen "
+        "sample OUT` and `jaxgen summarize OUT` read it like the run.",
+    )
+    x.add_argument("workdir", help="run directory of a `jaxgen train` run")
+    x.add_argument("out", help="output directory, e.g. results/NAME")
+    x.add_argument("--step", type=int, default=None, help="checkpoint step (None: newest)")
+    x.set_defaults(fn=cmd_export)
     b = sub.add_parser(
         "bench",
         help="throughput vs PyTorch, or --quality: the seeded quality benchmark",

@@ -176,12 +176,48 @@ def run_config(workdir, overrides):
     return load_experiment(experiment), configure(ml_collections.ConfigDict(config_dict), overrides)
 
 
+WEIGHTS = "weights.msgpack"  # an exported run's sampling weights (export_run)
+
+
+def sampling_tree(state) -> dict:
+    """The parts of a TrainState that sampling reads: step, EMA params and model state
+    (e.g. batch statistics); no optimizer state."""
+    return {"step": state.step, "ema_params": state.ema_params, "model_state": state.model_state}
+
+
+def load_sampling_weights(state, path):
+    """`state` with the step, EMA params (also as params) and model state of the exported
+    weights file `path`; a file of another model is a UsageError."""
+    import jax
+    from flax import serialization
+
+    target = sampling_tree(state)
+    try:
+        tree = serialization.from_bytes(target, Path(path).read_bytes())
+        same = jax.tree.map(lambda a, b: a.shape == b.shape, target, tree)
+    except (ValueError, TypeError, KeyError):
+        same = False
+    if not all(jax.tree.leaves(same)):
+        raise UsageError(f"{path} does not hold this run's model: export the run again.")
+    params = tree["ema_params"]
+    return state.replace(
+        step=tree["step"], params=params, ema_params=params, model_state=tree["model_state"]
+    )
+
+
 def restore_run(workdir, step=None, overrides=()):
-    """(config, task, state) of run `workdir` at checkpoint `step` (None: the newest)."""
+    """(config, task, state) of run `workdir` at checkpoint `step` (None: the newest), or of
+    an exported run (`export_run`: its weights file, sampling parts only)."""
     from jaxgen import data, train
 
     module, config = run_config(workdir, list(overrides))
     task = build_task(module, config)
+    weights = Path(workdir) / WEIGHTS
+    if weights.is_file() and not (Path(workdir) / "checkpoints").exists():
+        if step is not None:
+            raise UsageError(f"{workdir} is an exported run with one step; drop --step.")
+        state = train.init_state(task, config, data.data_mesh())
+        return config, task, load_sampling_weights(state, weights)
     ckpt = train.Checkpointer(Path(workdir) / "checkpoints")
     steps = ckpt.steps()
     if not steps or (step is not None and step not in steps):
@@ -193,6 +229,49 @@ def restore_run(workdir, step=None, overrides=()):
     state, _ = ckpt.restore(state, step)
     ckpt.close()
     return config, task, state
+
+
+def export_run(workdir, out_dir, step=None, environment=None):
+    """Writes `out_dir`, a small run directory to commit beside a result: run.json and
+    config.json of run `workdir`, the sampling weights of checkpoint `step` (None: the
+    newest; EMA params and model state, no optimizer state) in weights.msgpack, every
+    evaluation of the run (eval.json, eval/step_N/eval.json) and result.json: experiment,
+    seed, step, training seconds (the fit loop's log) and `environment` (commit, versions,
+    machine). `jaxgen sample` and `jaxgen summarize` read it as they read the run."""
+    import shutil
+
+    import jax
+    from flax import serialization
+
+    from jaxgen import train
+    from jaxgen.files import write_bytes_atomic, write_json
+    from jaxgen.train.rundir import train_seconds
+
+    out = Path(out_dir)
+    if out.resolve() == Path(workdir).resolve():
+        raise UsageError("export to another directory than the run's own.")
+    config, _, state = restore_run(workdir, step)
+    experiment, _ = train.read_run(workdir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("run.json", "config.json"):
+        shutil.copyfile(Path(workdir) / name, out / name)
+    write_bytes_atomic(out / WEIGHTS, serialization.to_bytes(jax.device_get(sampling_tree(state))))
+    evals = sorted(Path(workdir).glob("eval.json")) + sorted(
+        Path(workdir).glob("eval/step_*/eval.json")
+    )
+    for f in evals:
+        (out / f.relative_to(workdir)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, out / f.relative_to(workdir))
+    result = {
+        "experiment": experiment,
+        "seed": config.seed,
+        "step": int(state.step),
+        "train_seconds": train_seconds(Path(workdir) / "metrics.jsonl", config.data.batch_size),
+        "evaluations": [str(f.relative_to(workdir)) for f in evals],
+        **(environment or {}),
+    }
+    write_json(out / "result.json", result)
+    return result
 
 
 def check_num_samples(n: int) -> None:

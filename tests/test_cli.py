@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from flax.serialization import msgpack_restore
 
 
 def jaxgen(*args, env=None, cwd=None):
@@ -157,3 +158,32 @@ def test_experiments_are_found_in_an_installed_wheel(tmp_path):
 
 
 NOT_EXPERIMENTS = {"__init__", "bench", "fid_protocol"}  # helper scripts: no make_task
+
+
+def test_an_exported_run_samples_as_the_run_and_summarizes(run_dir, tmp_path):
+    """`jaxgen export` keeps only what sampling needs: the exported directory gives the same
+    samples as the run's newest checkpoint for a seed, in [-1, 1]; its weights file holds no
+    optimizer state; result.json records the run; summarize reads its eval.json."""
+    workdir, env = run_dir
+    out = tmp_path / "results" / "vae_tiny"
+    assert jaxgen("eval", workdir, "--n", 16, "--metrics", "fid", env=env).returncode == 0
+    result = jaxgen("export", workdir, out, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (out / "checkpoints").exists() and (out / "eval.json").is_file()
+    record = json.loads((out / "result.json").read_text())
+    assert record["experiment"] == "vae" and record["step"] == 6 and record["seed"] == 0
+    assert record["train_seconds"] > 0 and record["versions"]["jax"] and record["commit"]
+    weights = msgpack_restore((out / "weights.msgpack").read_bytes())
+    assert weights["step"] == 6 and set(weights) == {"step", "ema_params", "model_state"}
+    samples = {}
+    for name, source in (("run", workdir), ("export", out), ("again", out)):
+        path = tmp_path / f"{name}.npz"
+        result = jaxgen("sample", source, "--n", 8, "--seed", 3, "--out", path, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        samples[name] = np.load(path)["samples"]
+    assert samples["export"].shape == (8, 8, 8, 1)
+    assert samples["export"].min() >= -1 and samples["export"].max() <= 1
+    np.testing.assert_array_equal(samples["export"], samples["run"])
+    np.testing.assert_array_equal(samples["export"], samples["again"])
+    table = jaxgen("summarize", out, "--keys", "fid", env=env)
+    assert table.returncode == 0 and "vae_tiny" in table.stdout, table.stderr[-2000:]

@@ -15,6 +15,7 @@ import numpy as np
 from jaxgen import losses
 from jaxgen.evaluation import common
 from jaxgen.models.dip import output, shown_at
+from jaxgen.train.rundir import train_seconds
 
 # Classical baselines, numpy / scipy / scikit-image on [H, W, C] images in [-1, 1].
 
@@ -68,17 +69,6 @@ def psnr_history(metrics_jsonl):
             rows[row["step"]] = row
     steps = np.array(sorted(rows))
     return steps, np.array([rows[s]["psnr"] for s in steps])
-
-
-def train_seconds(metrics_jsonl, batch_size):
-    """Wall time of the logged steps, compilation included: sum of steps * B / img_per_s."""
-    total, last = 0.0, 0
-    for line in Path(metrics_jsonl).read_text().splitlines():
-        row = json.loads(line)
-        if row["step"] > last:
-            total += (row["step"] - last) * batch_size / row["img_per_s"]
-            last = row["step"]
-    return total
 
 
 def plot_psnr(path, steps, values, baseline_psnr, baseline_name, title):

@@ -64,3 +64,14 @@ def write_run_files(workdir, experiment, config):
     write_atomic(Path(workdir) / "config.json", lambda p: Path(p).write_text(text))
     meta = json.dumps({"experiment": experiment}) + "\n"
     write_atomic(Path(workdir) / "run.json", lambda p: Path(p).write_text(meta))
+
+
+def train_seconds(metrics_jsonl, batch_size):
+    """Wall time of the logged steps, compilation included: sum of steps * B / img_per_s."""
+    total, last = 0.0, 0
+    for line in Path(metrics_jsonl).read_text().splitlines():
+        row = json.loads(line)
+        if row["step"] > last:
+            total += (row["step"] - last) * batch_size / row["img_per_s"]
+            last = row["step"]
+    return total
