@@ -229,7 +229,9 @@ def ddim_sample(
     return _run_chain(step, x_T, key, (jnp.asarray(tau), jnp.asarray(tau_prev)), trajectory)
 
 
-def dpm_solver_2m_coefficients(schedule: NoiseSchedule, num_steps: int):
+def dpm_solver_2m_coefficients(
+    schedule: NoiseSchedule, num_steps: int
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """The per-step coefficients of ``dpm_solver_2m_sample`` with M = `num_steps`: (t, a, b,
     c), each [M], for steps i = 1..M from t_{i-1} to t_i (t_{M-1} = index 0, t_M = x_0):
 
@@ -264,7 +266,7 @@ def dpm_solver_2m_sample(
     x_T: jax.Array,
     num_steps: int,
     trajectory: bool = False,
-):
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     """DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++: Fast Solver for Guided Sampling of
     Diffusion Probabilistic Models", Algorithm 2): the deterministic multistep second-order
     solver of the diffusion ODE in its data-prediction form, on DDIM's sub-sequence
