@@ -4,10 +4,11 @@ eval block (``common.configure``), and ``evaluate``, which runs those the block 
 
 Tables (entries of eval.json):
 
-- ``StepsTable``: DDIM (Song et al. 2021) with each number of steps and ancestral sampling
-  over all T steps (Ho et al. 2020, Algorithm 2), each row scored by ``score``: FID,
-  precision/recall and mode coverage with the dataset's classifier features
-  (``metrics.evaluate_samples``), plus the sampling seconds per image;
+- ``StepsTable``: DDIM (Song et al. 2021) and DPM-Solver++(2M) (Lu et al. 2022) with each
+  number of steps and ancestral sampling over all T steps (Ho et al. 2020, Algorithm 2),
+  each row scored by ``score``: FID, precision/recall and mode coverage with the dataset's
+  classifier features (``metrics.evaluate_samples``), plus the network evaluations and the
+  sampling seconds per image;
 - ``GuidanceTable`` (class-conditional models): per classifier-free guidance weight w (Ho &
   Salimans 2022) the same scores and the classifier accuracy of the samples for the label
   they were conditioned on.
@@ -129,15 +130,18 @@ def check_sample_sizes(num_samples: int, batch_size: int, ancestral_num_samples:
 
 @dataclasses.dataclass(frozen=True)
 class StepsTable:
-    """The steps table: per (sampler, steps) of ``rows_sampled`` a row {sampler, steps,
+    """The steps table: per (sampler, steps) of ``rows_sampled`` a row {sampler, steps, nfe,
     num_samples, seconds_per_image, scores} of `num_samples` samples (the ancestral row:
     `ancestral_num_samples` unless 0, as its T steps cost most; FID is biased upward at
     fewer samples, so then every row also has the FID of its first ancestral_num_samples
-    samples, 'fid_ancestral_n_*'). With `picture`, steps.png: each row's first
+    samples, 'fid_ancestral_n_*'). nfe: network evaluations per sample, the steps, twice
+    them for a class-conditional model (its guided predictor evaluates the network on the
+    conditional and the unconditional input). With `picture`, steps.png: each row's first
     `num_columns` samples (every sampler starts from the same x_T)."""
 
     name: ClassVar[str] = "steps"
     ddim_steps: Sequence[int] = (10, 20, 50, 100)
+    dpm_steps: Sequence[int] = ()  # DPM-Solver++(2M), sampler "dpm++2m"
     ancestral: bool = True  # also Algorithm 2 over all T steps
     num_samples: int = 10_000
     ancestral_num_samples: int = 0
@@ -146,15 +150,22 @@ class StepsTable:
     num_columns: int = 10
 
     def rows_sampled(self, num_steps: int) -> list[tuple[str, int]]:
-        """The (sampler, steps) rows: DDIM with each of ddim_steps, then ancestral sampling
-        over all T = `num_steps` steps when `ancestral`."""
-        bad = [s for s in self.ddim_steps if not 1 <= s <= num_steps]
-        if bad:
-            raise ValueError(
-                f"eval.ddim_steps {bad} out of range: DDIM takes 1..T = 1..{num_steps}."
-            )
+        """The (sampler, steps) rows: DDIM with each of ddim_steps, DPM-Solver++(2M) with
+        each of dpm_steps, then ancestral sampling over all T = `num_steps` steps when
+        `ancestral`."""
+        rows = []
+        for sampler, key, name in (
+            ("ddim", "ddim_steps", "DDIM"),
+            ("dpm++2m", "dpm_steps", "DPM-Solver++(2M)"),
+        ):
+            bad = [s for s in getattr(self, key) if not 1 <= s <= num_steps]
+            if bad:
+                raise ValueError(
+                    f"eval.{key} {bad} out of range: {name} takes 1..T = 1..{num_steps}."
+                )
+            rows += [(sampler, int(s)) for s in getattr(self, key)]
         ddpm = [("ddpm", num_steps)] if self.ancestral else []
-        return [("ddim", int(s)) for s in self.ddim_steps] + ddpm
+        return rows + ddpm
 
     def check(self, m: TrainedDiffusion) -> None:
         self.rows_sampled(m.schedule.num_steps)
@@ -170,10 +181,12 @@ class StepsTable:
         eta: float,
         variance: str,
         score: Callable,
+        evaluations_per_step: int = 1,
     ):
         """(rows, labels, grid [rows * num_columns, ...] or None without rows).
         build(reverse) -> jitted (params, key) -> [batch_size, ...] images
-        (``TrainedDiffusion.sampler``); score(images[, metrics=]) -> (scores, labels)."""
+        (``TrainedDiffusion.sampler``); score(images[, metrics=]) -> (scores, labels);
+        evaluations_per_step: network evaluations per sample and sampler step."""
         rows, labels, grid = [], {}, []
         n_ancestral = self.ancestral_num_samples
         m = n_ancestral if self.ancestral and n_ancestral < self.num_samples else 0
@@ -191,7 +204,8 @@ class StepsTable:
                 fid = next(k for k in names if k.startswith("fid_"))
                 scores["fid_ancestral_n" + fid[3:]] = subset[fid]
                 labels["fid_ancestral_n" + fid[3:]] = f"{names[fid]}, first {m} samples"
-            row = {"sampler": sampler, "steps": steps, "num_samples": n}
+            nfe = steps * evaluations_per_step
+            row = {"sampler": sampler, "steps": steps, "nfe": nfe, "num_samples": n}
             rows.append({**row, "seconds_per_image": seconds, **scores})
             grid.append(images[: self.num_columns])
         return rows, labels, np.concatenate(grid) if grid else None
@@ -199,6 +213,7 @@ class StepsTable:
     def __call__(self, m: TrainedDiffusion, key: jax.Array, out_dir: Path) -> Output:
         build = functools.partial(m.sampler, batch_size=self.batch_size)
         options = {"eta": m.sample.eta, "variance": m.sample.variance, "score": m.score}
+        options["evaluations_per_step"] = 2 if m.conditional else 1
         rows, labels, grid = self.table(build, m.params, m.schedule, key, **options)
         files = {}
         if self.picture and rows:
@@ -448,7 +463,9 @@ def check_comparable(pixel, steps: StepsTable, num_steps: int, feature_net: str)
     """ValueError unless this evaluation has a steps table and scores with the same feature
     network as the `pixel` results it is compared with."""
     if not steps.rows_sampled(num_steps):
-        raise ValueError("Nothing to compare: set eval.ddim_steps or eval.ancestral.")
+        raise ValueError(
+            "Nothing to compare: set eval.ddim_steps, eval.dpm_steps or eval.ancestral."
+        )
     if pixel.get("feature_net") != feature_net:
         raise ValueError(
             f"The run to compare with was scored with {pixel.get('feature_net')} on "

@@ -11,7 +11,13 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
-from jaxgen.diffusion import NoiseSchedule, ddim_sample, ddpm_sample, guided_eps_fn
+from jaxgen.diffusion import (
+    NoiseSchedule,
+    ddim_sample,
+    ddpm_sample,
+    dpm_solver_2m_sample,
+    guided_eps_fn,
+)
 from jaxgen.models.unet import UNet
 
 
@@ -58,12 +64,16 @@ def reverse_process(
 ):
     """The sampler named `sampler` on `schedule` as (eps_fn, x_T, key) -> x_0: "ddpm" is
     Algorithm 2 over all T steps with sigma_t^2 from `variance`; "ddim" takes `num_steps`
-    steps with stochasticity `eta`; with `trajectory` -> (x_0, x after every step). The
+    steps with stochasticity `eta`; "dpm++2m" (DPM-Solver++(2M), deterministic: the key is
+    unused) takes `num_steps` steps; with `trajectory` -> (x_0, x after every step). The
     options are checked now, by tracing the sampler once with a trivial predictor, rather
     than at the first sample hook."""
     samplers = {
         "ddpm": functools.partial(ddpm_sample, variance=variance, trajectory=trajectory),
         "ddim": functools.partial(ddim_sample, num_steps=num_steps, eta=eta, trajectory=trajectory),
+        "dpm++2m": lambda eps_fn, schedule, x_T, key: dpm_solver_2m_sample(
+            eps_fn, schedule, x_T, num_steps, trajectory
+        ),
     }
     if sampler not in samplers:
         raise ValueError(f"Unknown sampler {sampler!r}; choose one of {sorted(samplers)}.")

@@ -61,8 +61,9 @@ def base_config():
         "class_conditional": False,
     }
     c.loss = {"p_uncond": 0.0}  # label dropout of class-conditional models
-    # "ddim" (num_steps, eta) is cheap on a CPU; "ddpm" runs all T steps (variance:
-    # "beta" or "posterior"). guidance_w: classifier-free guidance of conditional models.
+    # "ddim" (num_steps, eta) is cheap on a CPU; "dpm++2m" (DPM-Solver++(2M), num_steps) is
+    # deterministic and second order; "ddpm" runs all T steps (variance: "beta" or
+    # "posterior"). guidance_w: classifier-free guidance of conditional models.
     c.sample = {
         "sampler": "ddim",
         "num_steps": 50,
@@ -80,6 +81,7 @@ def base_config():
         "ancestral_num_samples": 0,  # of the ancestral row (its T steps cost most); 0: as many
         "batch_size": 500,  # samples per call of the compiled sampler
         "ddim_steps": (10, 20, 50, 100),
+        "dpm_steps": (),  # DPM-Solver++(2M) rows "dpm++2m", e.g. (10, 20, 50, 100)
         "ancestral": True,  # also Algorithm 2 over all T steps (the slowest row)
         "pictures": ("steps", "forward", "trajectory", "inpainting"),
         "num_rows": 8,  # test images (and chains) in the pictures

@@ -92,6 +92,7 @@ def test_steps_table_also_scores_every_row_on_the_ancestral_rows_sample_count(da
         diffusion_eval.score(drawn[:n], "digits", **options)[0][FID] for n in (12, 20)
     )
     ddim, ancestral = rows
+    assert (ddim["nfe"], ancestral["nfe"]) == (2, T)  # network evaluations per sample
     assert ddim[FID] == pytest.approx(fid_20) and ancestral[FID] == pytest.approx(fid_12)
     assert ddim["fid_ancestral_n_" + FID[4:]] == pytest.approx(fid_12) != fid_20
     assert ancestral["fid_ancestral_n_" + FID[4:]] == ancestral[FID]
@@ -129,6 +130,7 @@ def cond_eval(ddpm_cond_run):
         *EVAL,
         "--config.eval.guidance_ws=(2.0,)",
         "--config.eval.ancestral_num_samples=12",
+        "--config.eval.dpm_steps=(3,)",
     ]
     return workdir, load_experiment("ddpm_cond").evaluate(workdir, overrides=overrides)
 
@@ -141,8 +143,10 @@ def test_eval_entry_writes_the_tables_and_pictures(cond_eval):
     assert results["feature_net"].startswith("digits_classifier/v")
     assert results["train_seconds_per_step"] > 0  # 40 logged steps
     steps = [(r["sampler"], r["steps"]) for r in results["steps_table"]]
-    assert steps == [("ddim", 2), ("ddpm", T)]
-    assert [r["num_samples"] for r in results["steps_table"]] == [20, 12]  # ancestral: 12
+    assert steps == [("ddim", 2), ("dpm++2m", 3), ("ddpm", T)]
+    assert [r["num_samples"] for r in results["steps_table"]] == [20, 20, 12]  # ancestral: 12
+    # Guided: the network runs on the conditional and the unconditional input at every step.
+    assert [r["nfe"] for r in results["steps_table"]] == [4, 6, 2 * T]
     assert [(r["guidance_w"], r["num_samples"]) for r in results["guidance_table"]] == [(2.0, 20)]
     for row in results["steps_table"] + results["guidance_table"]:
         assert row[FID] > 0 and row["seconds_per_image"] > 0
@@ -173,6 +177,8 @@ def test_eval_errors_before_sampling(data_dir, tmp_path):
 
     with pytest.raises(ValueError, match=r"ddim_steps \[500\] out of range: .* 1..T = 1..100"):
         evaluate(ddim_steps=(2, 500))
+    with pytest.raises(ValueError, match=r"dpm_steps \[0\] out of range: DPM-Solver\+\+\(2M\)"):
+        evaluate(dpm_steps=(0, 2))
     with pytest.raises(ValueError, match="Unknown pictures \\['movie'\\]"):
         evaluate(pictures=("steps", "movie"))
     with pytest.raises(ValueError, match="'guidance' picture needs a class-conditional model"):
@@ -205,9 +211,11 @@ def test_evaluators_are_the_listed_tables_and_pictures_with_their_own_keys(data_
         e.TrajectoryPicture(num_rows=3, num_frames=10),
         e.InpaintingPicture(num_rows=3, inpaint_mask="right", inpaint_resample=2),
     ]
-    c.eval.update({"pictures": ("inpainting",), "guidance_ws": (), "ddim_steps": (5,)})
+    c.eval.update(
+        {"pictures": ("inpainting",), "guidance_ws": (), "ddim_steps": (5,), "dpm_steps": (3,)}
+    )
     assert e.evaluators(c.eval, conditional=True, pixel_space=True) == [
-        e.StepsTable((5,), num_samples=30, batch_size=20, picture=False),
+        e.StepsTable((5,), dpm_steps=(3,), num_samples=30, batch_size=20, picture=False),
         e.InpaintingPicture(num_rows=3, inpaint_mask="right", inpaint_resample=2),
     ]
     keys = e.evaluator_keys(0)  # one key per evaluator, each a different stream

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen.diffusion import make_schedule
+from jaxgen.diffusion import dpm_solver_2m_sample, make_schedule
 from jaxgen.models import diffusion, unet
 from jaxgen.runs import load_experiment
 
@@ -72,6 +72,23 @@ def test_drop_labels():
     dropped = diffusion.drop_labels(jax.random.key(0), y, 0.2, 10)
     assert abs(float(jnp.mean(dropped == 10)) - 0.2) < 0.03
     assert bool(jnp.all((dropped == y) | (dropped == 10)))
+
+
+def test_reverse_process_dpm_solver_2m_is_the_sampler_and_ignores_the_key():
+    schedule = make_schedule("linear", 10)
+    options = {"num_steps": 5, "eta": 0.0, "variance": "beta"}
+    reverse = diffusion.reverse_process("dpm++2m", schedule, **options)
+    eps_fn = lambda x_t, t: jnp.tanh(x_t)  # noqa: E731
+    x_T = jax.random.normal(jax.random.key(0), (3, 4))
+    x_0 = reverse(eps_fn, x_T, jax.random.key(1))
+    np.testing.assert_array_equal(reverse(eps_fn, x_T, jax.random.key(2)), x_0)
+    np.testing.assert_array_equal(dpm_solver_2m_sample(eps_fn, schedule, x_T, 5), x_0)
+    traced = diffusion.reverse_process("dpm++2m", schedule, **options, trajectory=True)
+    final, xs = traced(eps_fn, x_T, jax.random.key(1))
+    assert xs.shape == (5, 3, 4)
+    np.testing.assert_array_equal(final, x_0)
+    with pytest.raises(ValueError, match="num_steps must be in 1..T = 1..10"):
+        diffusion.reverse_process("dpm++2m", schedule, **{**options, "num_steps": 11})
 
 
 def test_config_errors():
