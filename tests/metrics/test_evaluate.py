@@ -9,7 +9,7 @@ from PIL import Image
 from jaxgen import data, files
 from jaxgen.metrics import classifier, evaluate
 from jaxgen.metrics.modes import mode_coverage
-from tests.metrics.test_classifier import FASHION_MNIST, load_test_split
+from tests.metrics.test_classifier import FASHION_MNIST
 
 
 def test_mode_coverage_closed_forms():
@@ -109,8 +109,8 @@ def test_bad_samples_get_clear_errors(digits_test, tmp_path):
 def test_fid_rises_monotonically_with_noise():
     """On 2,000 train vs 2,000 test images (the full protocol: experiments/fid_protocol.py)."""
     net = classifier.load_feature_net("fashion_mnist")
-    train_images = load_test_split("fashion_mnist", None, "train")[0][:2000]
-    test_images = load_test_split("fashion_mnist", None)[0][:2000]
+    train_images = data.load_split("fashion_mnist", "train")[0][:2000]
+    test_images = data.load_split("fashion_mnist", "test")[0][:2000]
     results = evaluate.fid_sanity_protocol(
         net, train_images, test_images, noise_sigmas=(0.05, 0.1, 0.2, 0.4), blur_sigmas=()
     )
