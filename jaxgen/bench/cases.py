@@ -18,52 +18,23 @@ import dataclasses
 import functools
 from collections.abc import Callable
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import optax
 
 from jaxgen import train
 from jaxgen.diffusion import make_schedule
 from jaxgen.models import diffusion, gan, unet, vae
 from jaxgen.train import gan as gan_train
+from jaxgen.train.precision import PRECISIONS as COMPUTE_DTYPES
+from jaxgen.train.precision import cast_floating, mixed_precision
 
-PRECISIONS = ("fp32", "bf16")
-
-
-def _cast(tree, dtype):
-    def cast(x):
-        return x.astype(dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x
-
-    return jax.tree.map(cast, tree)
-
-
-def bf16_compute(fn):
-    """fn with its first argument (parameters) cast to bfloat16 and every flax module call
-    seeing bfloat16 inputs; the outermost module's outputs come back as float32."""
-    depth = 0
-
-    def interceptor(next_fun, args, kwargs, context):
-        nonlocal depth
-        depth += 1
-        try:
-            out = next_fun(*_cast(args, jnp.bfloat16), **_cast(kwargs, jnp.bfloat16))
-        finally:
-            depth -= 1
-        return _cast(out, jnp.float32) if depth == 0 else out
-
-    @functools.wraps(fn)
-    def wrapped(params, *args, **kwargs):
-        with nn.intercept_methods(interceptor):
-            return fn(_cast(params, jnp.bfloat16), *args, **kwargs)
-
-    return wrapped
+PRECISIONS = tuple(COMPUTE_DTYPES)
 
 
 def _precision_fn(precision):
     if precision not in PRECISIONS:
         raise ValueError(f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
-    return bf16_compute if precision == "bf16" else (lambda fn: fn)
+    return functools.partial(mixed_precision, compute_dtype=COMPUTE_DTYPES[precision])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +99,9 @@ def dcgan_jax(image_shape, precision, sample_batch):
     def objective(fn):  # the part's and the state's params both in the compute dtype
         def part_objective(p, state, batch, key):
             dtype = jax.tree.leaves(p)[0].dtype
-            return fn(model, p, state.replace(params=_cast(state.params, dtype)), batch, key)
+            return fn(
+                model, p, state.replace(params=cast_floating(state.params, dtype)), batch, key
+            )
 
         return cast(part_objective)
 
