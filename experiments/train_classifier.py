@@ -58,7 +58,8 @@ def make_model(c):
 
 def make_task(c):
     model = make_model(c)
-    learning_rate = optax.cosine_decay_schedule(c.train.learning_rate, c.train.steps)
+    updates = c.train.steps // c.train.grad_accum_steps  # the schedule counts optimizer updates
+    learning_rate = optax.cosine_decay_schedule(c.train.learning_rate, updates)
     return train.Task(
         init=lambda key, x: (model.init(key, x)["params"], {}),
         tx=optax.adamw(learning_rate, weight_decay=c.train.weight_decay),
