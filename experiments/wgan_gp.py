@@ -8,9 +8,10 @@ Wasserstein distance. The dcgan networks and wiring (jaxgen.tasks.gan) otherwise
 
 Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win), with
 fewer generator steps than dcgan's (each runs 5 critic updates and the penalty):
-  quick  8x8 digits, 300 steps
-  cpu    8x8 digits, 1,200 steps (the default)
-  gpu    dcgan's gpu preset (fashion_mnist, wider networks), 15,000 steps
+  quick   8x8 digits, 300 steps
+  digits  8x8 digits, 1,200 steps (the default)
+  cpu     dcgan's cpu preset (Fashion-MNIST 28x28), 1,800 steps
+  gpu     dcgan's gpu preset (fashion_mnist, wider networks), 15,000 steps
 
 Run (the same as `jaxgen train wgan_gp`; the run directory defaults to runs/wgan_gp):
   python experiments/wgan_gp.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]
@@ -22,10 +23,16 @@ from jaxgen import runs, train
 from jaxgen.tasks import gan
 
 make_task = gan.make_task
-# 5 critic updates + GP per step: 3/20 of dcgan's steps in every preset.
+# 5 critic updates + GP per generator step: 3/20 of dcgan's steps (digits, cpu), 1/2 (gpu).
 PRESETS = {
     "quick": {"train.steps": 300, "train.checkpoint_every": 150, "train.sample_every": 50},
-    "cpu": {},
+    "digits": {},
+    "cpu": {
+        **gan.PRESETS["cpu"],
+        "train.steps": 1_800,
+        "train.checkpoint_every": 600,
+        "train.sample_every": 300,
+    },
     "gpu": {
         **gan.PRESETS["gpu"],
         "train.steps": 15_000,
@@ -35,7 +42,7 @@ PRESETS = {
 }
 
 
-def get_config(preset="cpu"):
+def get_config(preset="digits"):
     c = gan.base_config()
     c.model.d_normalization = "layer"
     c.loss.update(
