@@ -28,35 +28,24 @@ import functools
 from jaxgen import data, runs, train
 from jaxgen.evaluation import latent
 from jaxgen.models import hvae
-from jaxgen.tasks import vae  # the task of a latent-variable model and its evaluation
+from jaxgen.tasks import presets, vae  # the task of a latent-variable model and its evaluation
 
-PRESETS = {
-    "quick": {},
-    "cpu": {
-        "data.name": "fashion_mnist",
+PRESETS = presets.fashion_mnist(
+    cpu={
         "model.z1_dim": 32,
         "model.z2_dim": 8,
         "loss.warmup_steps": 1000,
-        "train.steps": 12000,
-        "train.checkpoint_every": 4000,
-        "train.sample_every": 4000,
         "eval.iwae_num_examples": 1000,
         "eval.num_fid_samples": 10000,
     },
-    "gpu": {
-        "data.name": "fashion_mnist",
-        "data.batch_size": 128,
+    gpu={
         "model.z1_dim": 32,
         "model.z2_dim": 8,
-        "model.widths": (64, 128),
         "loss.warmup_steps": 5000,
-        "train.steps": 50000,
-        "train.checkpoint_every": 5000,
-        "train.sample_every": 5000,
         "eval.iwae_batch_size": 100,
         "eval.num_fid_samples": 10000,
     },
-}
+)
 
 
 def get_config(preset="quick"):

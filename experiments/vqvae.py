@@ -33,26 +33,9 @@ import optax
 from jaxgen import data, runs, train
 from jaxgen.evaluation import common, latent
 from jaxgen.models import autoencoder, vqvae
+from jaxgen.tasks import presets
 
-PRESETS = {
-    "quick": {},
-    "cpu": {
-        "data.name": "fashion_mnist",
-        "model.num_codes": 128,
-        "train.steps": 12000,
-        "train.checkpoint_every": 4000,
-        "train.sample_every": 4000,
-    },
-    "gpu": {
-        "data.name": "fashion_mnist",
-        "data.batch_size": 128,
-        "model.num_codes": 256,
-        "model.widths": (64, 128),
-        "train.steps": 50000,
-        "train.checkpoint_every": 5000,
-        "train.sample_every": 5000,
-    },
-}
+PRESETS = presets.fashion_mnist(cpu={"model.num_codes": 128}, gpu={"model.num_codes": 256})
 
 
 def get_config(preset="quick"):

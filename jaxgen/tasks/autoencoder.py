@@ -14,26 +14,9 @@ import optax
 from jaxgen import data, runs, train
 from jaxgen.evaluation import common, latent
 from jaxgen.models import autoencoder
+from jaxgen.tasks import presets
 
-PRESETS = {
-    "quick": {},
-    "cpu": {
-        "data.name": "fashion_mnist",
-        "model.bottleneck": 32,
-        "train.steps": 12000,
-        "train.checkpoint_every": 4000,
-        "train.sample_every": 4000,
-    },
-    "gpu": {
-        "data.name": "fashion_mnist",
-        "data.batch_size": 128,
-        "model.bottleneck": 32,
-        "model.widths": (64, 128),
-        "train.steps": 50000,
-        "train.checkpoint_every": 5000,
-        "train.sample_every": 5000,
-    },
-}
+PRESETS = presets.fashion_mnist(cpu={"model.bottleneck": 32}, gpu={"model.bottleneck": 32})
 
 
 def base_config():

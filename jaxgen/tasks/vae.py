@@ -16,57 +16,31 @@ import optax
 from jaxgen import data, runs, train
 from jaxgen.evaluation import common, latent
 from jaxgen.models import vae
+from jaxgen.tasks import presets
 
-PRESETS = {
-    "quick": {},
-    "cpu": {
-        "data.name": "fashion_mnist",
+PRESETS = presets.fashion_mnist(
+    cpu={
         "model.likelihood": "discretized_logistic",
         "model.latent_dim": 32,
         "loss.warmup_steps": 1000,
-        "train.steps": 12000,
-        "train.checkpoint_every": 4000,
-        "train.sample_every": 4000,
         "eval.iwae_num_examples": 1000,
         "eval.num_fid_samples": 10000,
     },
-    "gpu": {
-        "data.name": "fashion_mnist",
-        "data.batch_size": 128,
+    gpu={
         "model.likelihood": "discretized_logistic",
         "model.latent_dim": 32,
-        "model.widths": (64, 128),
         "loss.warmup_steps": 5000,
-        "train.steps": 50000,
-        "train.checkpoint_every": 5000,
-        "train.sample_every": 5000,
         "eval.iwae_batch_size": 100,
         "eval.num_fid_samples": 10000,
     },
-}
+)
 
 
 # Presets of the experiments that study one setting of this VAE (beta_vae, vae_latent): the
 # data and schedule of PRESETS; their latent size, likelihood and KL weight stay their own.
-STUDY_PRESETS = {
-    "quick": {},
-    "cpu": {
-        "data.name": "fashion_mnist",
-        "train.steps": 12000,
-        "train.checkpoint_every": 4000,
-        "train.sample_every": 4000,
-        "eval.iwae_num_examples": 1000,
-    },
-    "gpu": {
-        "data.name": "fashion_mnist",
-        "data.batch_size": 128,
-        "model.widths": (64, 128),
-        "train.steps": 50000,
-        "train.checkpoint_every": 5000,
-        "train.sample_every": 5000,
-        "eval.iwae_batch_size": 100,
-    },
-}
+STUDY_PRESETS = presets.fashion_mnist(
+    cpu={"eval.iwae_num_examples": 1000}, gpu={"eval.iwae_batch_size": 100}
+)
 
 
 def base_config():
