@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 from jaxgen import runs
 from jaxgen.bench.harness import environment
-from jaxgen.files import write_atomic
+from jaxgen.files import write_atomic, write_json
 from jaxgen.train.rundir import flatten
 
 
@@ -381,11 +381,6 @@ def columns(summary, keys=None):
         )
     headers = {name: header for name, header, _ in SUMMARY_COLUMNS}
     return tuple((k, headers.get(k, k), 1) for k in keys)
-
-
-def write_json(path, value):
-    text = json.dumps(value, indent=1) + "\n"
-    write_atomic(path, lambda p: Path(p).write_text(text))
 
 
 def run(runs, preset, out_dir, protocol=None, log=print):
