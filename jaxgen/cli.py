@@ -122,6 +122,11 @@ def cmd_summarize(args, overrides):
 
     if overrides:
         raise UsageError(f"{overrides[0].split('=')[0]}: summarize takes no --config options.")
+    if args.readme:
+        update_readme(Path(args.readme))
+        return
+    if not args.workdirs:
+        raise UsageError("summarize needs run directories (or --readme FILE).")
     try:
         summary, unevaluated = quality.summarize_runs(args.workdirs)
         columns = quality.columns(summary, args.keys.split(",") if args.keys else None)
@@ -136,6 +141,21 @@ def cmd_summarize(args, overrides):
 
         write_atomic(args.out, lambda p: Path(p).write_text(text))
         print(f"Wrote {args.out}")
+
+
+def update_readme(path):
+    """Rewrites the results blocks of the markdown file `path` from their directories."""
+    from jaxgen.bench import quality
+    from jaxgen.files import write_atomic
+
+    text = path.read_text()
+    try:
+        new = quality.readme_tables(text, path.parent)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    write_atomic(path, lambda p: Path(p).write_text(new))
+    blocks = len(quality.RESULTS_BLOCK.findall(new))
+    print(f"{path}: {blocks} results tables, {'updated' if new != text else 'unchanged'}")
 
 
 BENCH_DEFAULTS = {"seeds": "0,1,2", "preset": "quick", "families": "vae,dcgan,ddpm",
@@ -246,7 +266,10 @@ def parser():
         "differ in seed only) and tabulates mean +- std (ddof 1) of the numbers in their "
         "eval.json (jaxgen eval) and eval/step_N/eval.json (python experiments/X.py eval).",
     )
-    m.add_argument("workdirs", nargs="+", metavar="DIR", help="evaluated run directories")
+    m.add_argument("workdirs", nargs="*", metavar="DIR", help="evaluated run directories")
+    m.add_argument(
+        "--readme", default=None, help="rewrite this markdown file's <!-- results --> tables"
+    )
     m.add_argument("--keys", default=None, help="comma-separated (None: the headline numbers)")
     m.add_argument("--out", default=None, help="also write the table to this file")
     m.set_defaults(fn=cmd_summarize)

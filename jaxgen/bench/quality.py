@@ -418,3 +418,36 @@ def run(runs, preset, out_dir, protocol=None, log=print):
     write_atomic(out_dir / "quality.md", lambda p: Path(p).write_text(text))
     log(f"\n{text}\nWrote {out_dir / 'quality.md'} and {out_dir / 'quality.json'}")
     return result
+
+
+# README tables generated from committed result directories: a block
+#   <!-- results: results/dcgan_cpu_s* --keys fid,kid -->
+#   (the table)
+#   <!-- /results -->
+# holds the table `jaxgen summarize` makes of those directories (globs relative to the
+# README's folder). `jaxgen summarize --readme README.md` rewrites every block;
+# tests/test_readme.py checks that none is stale.
+RESULTS_BLOCK = re.compile(
+    r"(<!-- results: (?P<args>[^\n]*?) -->\n)(?P<table>.*?)(<!-- /results -->)", re.S
+)
+
+
+def results_table(args: str, root: Path) -> str:
+    """The summarize table of a results block's arguments: DIR-globs [--keys K1,K2]."""
+    patterns, _, keys = args.partition("--keys")
+    keys = keys.strip().split(",") if keys.strip() else None
+    patterns = patterns.split()
+    dirs = [p for pattern in patterns for p in sorted(root.glob(pattern))]
+    if not dirs:
+        raise ValueError(f"results block {args!r}: no directory matches under {root}.")
+    summary, unevaluated = summarize_runs(dirs)
+    if unevaluated:
+        raise ValueError(f"results block {args!r}: not evaluated: {unevaluated}.")
+    return table(summary, columns(summary, keys))
+
+
+def readme_tables(text: str, root: Path) -> str:
+    """`text` with the table of every results block made anew from `root`'s directories."""
+    return RESULTS_BLOCK.sub(
+        lambda m: m.group(1) + results_table(m.group("args"), root) + m.group(4), text
+    )
