@@ -7,6 +7,9 @@ from jaxgen.files import write_atomic
 
 # Keys that may change when a run is resumed: they schedule work, not the model or data.
 RESUMABLE_KEYS = {"train.steps", "train.log_every", "train.checkpoint_every", "train.sample_every"}
+# Keys added to the configs after runs were recorded without them, with the value such a run
+# trained with: resuming it with that value resumes the same run.
+ADDED_KEYS = {"train.grad_accum_steps": 1, "train.precision": "fp32"}
 
 
 class RunDirError(ValueError):
@@ -38,7 +41,8 @@ def read_run(workdir):
 
 def check_compatible(workdir, experiment, config):
     """Refuses to resume `workdir` with another experiment, or with a config that differs
-    in any key outside RESUMABLE_KEYS (listing the keys that differ)."""
+    in any key outside RESUMABLE_KEYS (listing the keys that differ; a key of ADDED_KEYS
+    missing from a config holds its value there)."""
     if not (Path(workdir) / "run.json").is_file():
         return
     old_experiment, old_config = read_run(workdir)
@@ -47,7 +51,7 @@ def check_compatible(workdir, experiment, config):
             f"{workdir} holds a run of experiment {old_experiment!r}, not {experiment!r}; "
             "choose another --workdir."
         )
-    old, new = flatten(old_config), flatten(config.to_dict())
+    old, new = ({**ADDED_KEYS, **flatten(c)} for c in (old_config, config.to_dict()))
     differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     differ = [k for k in differ if k not in RESUMABLE_KEYS]
     if differ:

@@ -143,6 +143,18 @@ def test_accumulation_resumes_mid_accumulation_bit_identically(data_dir, tmp_pat
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_run_recorded_before_the_options_resumes_with_their_defaults(data_dir, tmp_path):
+    """toy.config has neither key, like the config.json of a run from before them."""
+    task = toy.make_task()
+    train.run_experiment(toy.config(data_dir, steps=2), task, tmp_path)
+    c = toy.config(data_dir, steps=4)
+    c.train.grad_accum_steps, c.train.precision = 1, "fp32"
+    assert int(train.run_experiment(c, task, tmp_path).step) == 4
+    c.train.grad_accum_steps = 2
+    with pytest.raises(train.RunDirError, match=r"train.grad_accum_steps: 1 -> 2"):
+        train.run_experiment(c, task, tmp_path)
+
+
 def test_several_optimizers_refuse_accumulation_and_bf16():
     """GAN steps compose one update per optimizer: no accumulation, no bf16 casting."""
     tx = {"generator": optax.adam(1e-3), "discriminator": optax.adam(1e-3)}
