@@ -100,7 +100,7 @@ def test_eval_writes_eval_json(run_dir):
     [
         (["trian", "vae"], "unknown command 'trian'. Did you mean train?"),
         (["train", "vea"], "unknown experiment 'vea'. Did you mean vae?"),
-        (["train", "vae", "--config.train.step=3"], "Did you mean train.steps?"),
+        (["train", "vae", "--config.train.step=3"], "Did you mean train.steps, "),
         (["sample", "{run}", "--nn", "3"], "unknown option '--nn' for sample. Did you mean --n?"),
         (["sample", "{run}", "--step", "4"], "no checkpoint 4 in"),
         (["sample", "{missing}"], "is not a jaxgen run directory"),
