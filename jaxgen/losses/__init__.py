@@ -47,7 +47,13 @@ from jaxgen.losses.gan import (
     r1_penalty,
 )
 from jaxgen.losses.style import content_loss, gram_matrix, style_loss, total_variation
-from jaxgen.losses.vae import beta_schedule, iwae_bound, negative_elbo, reparameterize
+from jaxgen.losses.vae import (
+    beta_schedule,
+    iwae_bound,
+    kl_autoencoder_loss,
+    negative_elbo,
+    reparameterize,
+)
 from jaxgen.losses.vq import (
     EMACodebookState,
     Quantized,
@@ -83,6 +89,7 @@ __all__ = [
     "init_ema_codebook",
     "iwae_bound",
     "js_divergence",
+    "kl_autoencoder_loss",
     "kl_diag_gaussians",
     "kl_divergence",
     "kl_standard_normal",

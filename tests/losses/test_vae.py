@@ -1,5 +1,7 @@
 """Tests for jaxgen.losses.vae."""
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -12,6 +14,7 @@ from jaxgen.losses import (
     beta_schedule,
     gaussian_log_likelihood,
     iwae_bound,
+    kl_autoencoder_loss,
     negative_elbo,
     reparameterize,
 )
@@ -83,6 +86,44 @@ class NegativeElboTest(chex.TestCase):
     def test_shape_error_for_unsummed_log_likelihood(self):
         with pytest.raises(ValueError, match=r"log_px_z shape \(3, 4\) != batch shape \(3,\)"):
             negative_elbo(jnp.zeros((3, 4)), self.mu, self.logvar)
+
+
+class KLAutoencoderLossTest(chex.TestCase):
+    """The latent diffusion autoencoder's loss on a latent grid [B, h, w, C], against numpy:
+    the summed L1 / L2 distance plus kl_weight times the closed-form Gaussian KL."""
+
+    def setUp(self):
+        super().setUp()
+        rng = np.random.default_rng(1)
+        self.x = rng.uniform(-1, 1, size=(3, 8, 8, 1)).astype(np.float32)
+        self.x_recon = rng.uniform(-1, 1, size=(3, 8, 8, 1)).astype(np.float32)
+        self.mu = rng.normal(size=(3, 2, 2, 4)).astype(np.float32)
+        self.logvar = rng.uniform(-3, 1, size=(3, 2, 2, 4)).astype(np.float32)
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_value_and_terms(self):
+        mu, lv = np.float64(self.mu), np.float64(self.logvar)
+        # KL(N(mu, s^2) || N(0, 1)) = log(1 / s) + (s^2 + mu^2) / 2 - 1/2, per latent pixel.
+        kl = (-0.5 * lv + 0.5 * (np.exp(lv) + mu**2) - 0.5).sum((1, 2, 3))
+        diff = np.float64(self.x) - np.float64(self.x_recon)
+        for distance, recon in (("l1", np.abs(diff)), ("l2", diff**2)):
+            fn = self.variant(functools.partial(kl_autoencoder_loss, distance=distance))
+            loss, terms = fn(self.x, self.x_recon, self.mu, self.logvar, 1e-3)
+            np.testing.assert_allclose(terms["recon"], recon.sum((1, 2, 3)), rtol=1e-5)
+            np.testing.assert_allclose(terms["kl"], kl, rtol=1e-5)
+            np.testing.assert_allclose(loss, recon.sum((1, 2, 3)) + 1e-3 * kl, rtol=1e-5)
+        assert_per_example(kl_autoencoder_loss, self.x, self.x_recon, self.mu, self.logvar)
+
+    def test_zero_at_a_perfect_reconstruction_and_the_prior(self):
+        zeros = jnp.zeros((2, 2, 2, 4))
+        loss, _ = kl_autoencoder_loss(self.x[:2], self.x[:2], zeros, zeros, kl_weight=1.0)
+        np.testing.assert_array_equal(loss, np.zeros(2))
+
+    def test_errors(self):
+        with pytest.raises(ValueError, match="unknown distance 'l3'; use one of l1, l2"):
+            kl_autoencoder_loss(self.x, self.x_recon, self.mu, self.logvar, distance="l3")
+        with pytest.raises(ValueError, match=r"x shape \(3, 8, 8, 1\) != x_recon shape"):
+            kl_autoencoder_loss(self.x, self.x_recon[:, :4], self.mu, self.logvar)
 
 
 class BetaScheduleTest(chex.TestCase):
