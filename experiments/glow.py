@@ -71,15 +71,12 @@ def get_config(preset="quick"):
         checkpoint_every=2000,
         sample_every=2000,
     )
-    c.eval = {
-        "seed": 0,
-        "num_examples": 0,
-        "batch_size": 250,
-        "num_samples": 64,
-        "temperatures": (0.0, 0.5, 0.7, 0.85, 1.0),
-        "num_interpolations": 6,  # rows of interpolation.png
-        "num_steps": 8,  # points per interpolation row
-    }
+    c.eval = train.eval_config(
+        num_samples=64,
+        temperatures=(0.0, 0.5, 0.7, 0.85, 1.0),
+        num_interpolations=6,  # rows of interpolation.png
+        num_steps=8,  # points per interpolation row
+    )
     return train.with_preset(c, preset, PRESETS)
 
 

@@ -59,7 +59,7 @@ def get_config(preset="cpu"):
         steps=6_000,
         num_samples=36,  # 6 x 6 cells: 12 triplets
     )
-    c.eval = {"seed": 0, "num_examples": 0, "batch_size": 500}  # num_examples 0: all
+    c.eval = train.eval_config(batch_size=500)
     return train.with_preset(c, preset, PRESETS)
 
 

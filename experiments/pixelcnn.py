@@ -67,7 +67,7 @@ def get_config(preset="quick"):
         "class_conditional": False,
     }
     c.train = train.train_config(steps=2000, learning_rate=1e-3, grad_clip=1.0, sample_every=1000)
-    c.eval = {"seed": 0, "num_examples": 0, "batch_size": 250, "num_samples": 64}
+    c.eval = train.eval_config(num_samples=64)
     return train.with_preset(c, preset, PRESETS)
 
 

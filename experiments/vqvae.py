@@ -51,7 +51,7 @@ def get_config(preset="quick"):
     }
     c.loss = {"beta": 0.25, "ema_decay": 0.99}
     c.train = train.train_config(steps=3000, learning_rate=1e-3)
-    c.eval = {"seed": 0, "num_examples": 0, "batch_size": 250, "num_rows": 8}
+    c.eval = train.eval_config(num_rows=8)
     return train.with_preset(c, preset, PRESETS)
 
 

@@ -28,7 +28,7 @@ def base_config():
     c.model = {"bottleneck": 16, "widths": (32, 64), "upsample": "transpose"}
     c.loss = {"corruption": "none", "noise_std": 0.5, "mask_prob": 0.5}
     c.train = train.train_config(steps=3000, learning_rate=1e-3)
-    c.eval = {"seed": 0, "num_examples": 0, "batch_size": 250, "num_rows": 8}
+    c.eval = train.eval_config(num_rows=8)
     return c
 
 

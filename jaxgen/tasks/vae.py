@@ -57,20 +57,17 @@ def base_config():
     }
     c.loss = {"beta": 1.0, "warmup_steps": 0}
     c.train = train.train_config(steps=3000, learning_rate=1e-3)
-    c.eval = {
-        "seed": 0,
-        "num_examples": 0,  # test images used (0: all)
-        "batch_size": 250,
-        "iwae_k": 1000,  # importance samples of the IWAE NLL estimate
-        "iwae_chunk": 100,  # samples decoded at once (memory)
-        "iwae_batch_size": 10,  # test images per IWAE batch
-        "iwae_num_examples": 0,  # first N test images for IWAE (0: all)
-        "num_fid_samples": 0,
-        "pictures": ("samples", "reconstructions", "interpolation", "arithmetic"),
-        "num_rows": 8,
-        "num_steps": 8,
-        "arithmetic_classes": (9, 7),  # A, B: digits 9 - 7; fashion_mnist ankle boot - sneaker
-    }
+    c.eval = train.eval_config(
+        iwae_k=1000,  # importance samples of the IWAE NLL estimate
+        iwae_chunk=100,  # samples decoded at once (memory)
+        iwae_batch_size=10,  # test images per IWAE batch
+        iwae_num_examples=0,  # first N test images for IWAE (0: all)
+        num_fid_samples=0,
+        pictures=("samples", "reconstructions", "interpolation", "arithmetic"),
+        num_rows=8,
+        num_steps=8,
+        arithmetic_classes=(9, 7),  # A, B: digits 9 - 7; fashion_mnist ankle boot - sneaker
+    )
     return c
 
 

@@ -2,7 +2,7 @@
 the experiments' optimizer."""
 
 from jaxgen.train.checkpoint import Checkpointer, CheckpointError
-from jaxgen.train.config import apply_overrides, train_config, with_preset
+from jaxgen.train.config import apply_overrides, eval_config, train_config, with_preset
 from jaxgen.train.loop import NonFiniteLossError, fit
 from jaxgen.train.optim import adam
 from jaxgen.train.run import Task, init_state, maybe_initialize_distributed, run_experiment
@@ -26,6 +26,7 @@ __all__ = [
     "check_config",
     "check_options",
     "ema_update",
+    "eval_config",
     "fit",
     "init_state",
     "loss_step",

@@ -78,6 +78,13 @@ def train_config(steps: int, **changes) -> dict:
     return {"steps": steps, **defaults, **changes}
 
 
+def eval_config(**changes) -> dict:
+    """The `eval` block of an experiment's config: the key of the evaluation (seed), how many
+    test images it reads (num_examples, 0: all) and how many it processes at once
+    (batch_size); `changes` replace those or add the evaluation's own keys."""
+    return {"seed": 0, "num_examples": 0, "batch_size": 250, **changes}
+
+
 def with_preset(config, preset, presets):
     """`config` updated in place by `presets[preset]` ({'a.b': value}), with config.preset
     set to its name; returns it. A preset is a hardware variant of an experiment's config
