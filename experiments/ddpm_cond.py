@@ -2,7 +2,7 @@
 
 The U-Net of `ddpm` with a class embedding; labels dropped to a learned empty class with
 probability p_uncond = 0.1 in training; samples guided with weight w (sample.guidance_w),
-one class per column. The config, presets (quick, cpu: the default, gpu; see `ddpm`) and
+one class per column. The config, presets (quick, digits: the default, cpu, gpu; see `ddpm`) and
 wiring of `ddpm` (jaxgen.tasks.diffusion) otherwise.
 
 Run (the same as `jaxgen train ddpm_cond`; the run directory defaults to runs/ddpm_cond):
@@ -25,7 +25,7 @@ make_task = diffusion.pixel_task
 evaluate = diffusion.evaluate
 
 
-def get_config(preset="cpu"):
+def get_config(preset="digits"):
     c = diffusion.base_config()
     c.model.class_conditional = True
     c.loss.p_uncond = 0.1
