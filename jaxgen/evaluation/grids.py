@@ -27,22 +27,20 @@ from jax import lax
 
 from jaxgen.models.gan import finest
 from jaxgen.models.stylegan import StyleGenerator, mix_styles
+from jaxgen.models.types import PyTree, Sampler
 from jaxgen.train import cyclegan, pix2pix
 from jaxgen.train.gan import (
     GAN,
     GENERATOR,
-    PyTree,
     apply_net,
     ema_model_state,
     generate,
     sample,
     sample_latents,
 )
-from jaxgen.train.state import TrainState
 
 BLANK = 1.0  # value of the empty cells of demo grids (white, like image_grid's borders)
 
-Sampler = Callable[[TrainState, jax.Array], jax.Array]  # sample(state, key) -> [N, H, W, C]
 DrawFn = Callable[[PyTree, PyTree, jax.Array], jax.Array]  # draw(params, model_state, key)
 
 

@@ -1,34 +1,43 @@
 """DDPM family wiring for a ``UNet`` noise predictor: parameter init, the training objective
 (Ho et al. 2020, Algorithm 1; label dropout for classifier-free guidance), the run's
 sampler chosen by name (``reverse_process``, ``configured_reverse``) and the jitted sampling
-function the sample hooks and the evaluation call with EMA parameters."""
+function the sample hooks and the evaluation call with EMA parameters.
+
+`model` is the noise predictor eps_theta(x_t, t, y=None), a flax module with `num_classes`
+(None: unconditional) and, when class-conditional, `null_label` (the empty class):
+``unet.UNet``, or latent diffusion's ``latent_diffusion.LatentDenoiser``."""
 
 import functools
 from collections.abc import Callable
 from typing import Protocol
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
 from jaxgen.diffusion import (
+    EpsFn,
     NoiseSchedule,
     ddim_sample,
     ddpm_sample,
     dpm_solver_2m_sample,
     guided_eps_fn,
 )
-from jaxgen.models.unet import UNet
+from jaxgen.models.types import Batch, ObjectiveOutput, PyTree
+
+# (eps_fn, x_T, key) -> x_0 [B, ...], or (x_0, x after every step) for a trajectory
+Reverse = Callable[[EpsFn, jax.Array, jax.Array], jax.Array | tuple[jax.Array, jax.Array]]
 
 
-def init_params(model: UNet, key: jax.Array, images: jax.Array):
+def init_params(model: nn.Module, key: jax.Array, images: jax.Array) -> PyTree:
     """The U-Net's parameters for images [B, H, W, C] (labels too if class-conditional)."""
     t = jnp.zeros(images.shape[:1], jnp.int32)
     y = None if model.num_classes is None else t
     return model.init(key, images, t, y)["params"]
 
 
-def eps_fn_y(model: UNet, params) -> Callable:
+def eps_fn_y(model: nn.Module, params: PyTree) -> Callable[..., jax.Array]:
     """(x_t [B, H, W, C], t [B], y [B] | None) -> eps_pred: the network with `params`."""
     return lambda x_t, t, y=None: model.apply({"params": params}, x_t, t, y)
 
@@ -39,7 +48,17 @@ def drop_labels(key: jax.Array, y: jax.Array, p_uncond: float, null_label: int) 
     return jnp.where(jax.random.bernoulli(key, p_uncond, y.shape), null_label, y)
 
 
-def objective(model, schedule, params, model_state, batch, key, step, *, p_uncond=0.0):
+def objective(
+    model: nn.Module,
+    schedule: NoiseSchedule,
+    params: PyTree,
+    model_state: PyTree,
+    batch: Batch,
+    key: jax.Array,
+    step: jax.Array | int,
+    *,
+    p_uncond: float = 0.0,
+) -> ObjectiveOutput:
     """Batch mean of L_simple (Ho et al. 2020, Algorithm 1 and eq. 14):
 
         || eps - eps_theta(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t[, y]) ||^2,
@@ -60,8 +79,14 @@ def objective(model, schedule, params, model_state, batch, key, step, *, p_uncon
 
 
 def reverse_process(
-    sampler: str, schedule, *, num_steps: int, eta: float, variance: str, trajectory=False
-):
+    sampler: str,
+    schedule: NoiseSchedule,
+    *,
+    num_steps: int,
+    eta: float,
+    variance: str,
+    trajectory: bool = False,
+) -> Reverse:
     """The sampler named `sampler` on `schedule` as (eps_fn, x_T, key) -> x_0: "ddpm" is
     Algorithm 2 over all T steps with sigma_t^2 from `variance`; "ddim" takes `num_steps`
     steps with stochasticity `eta`; "dpm++2m" (DPM-Solver++(2M), deterministic: the key is
@@ -98,7 +123,7 @@ class SampleOptions(Protocol):
 
 def configured_reverse(
     sample: SampleOptions, schedule: NoiseSchedule, trajectory: bool = False
-) -> Callable:
+) -> Reverse:
     """``reverse_process`` with the sampler options of `sample` (sampler, num_steps, eta,
     variance): the reverse process a run's sample hook and its evaluation draw with."""
     return reverse_process(
@@ -111,13 +136,15 @@ def configured_reverse(
     )
 
 
-def sample_labels(model, num_samples: int):
+def sample_labels(model: nn.Module, num_samples: int) -> jax.Array:
     """The labels a class-conditional model samples: 0, 1, ..., num_classes - 1 cyclically,
     [num_samples] (100 samples of 10 classes: one class per column of a 10x10 grid)."""
     return jnp.arange(num_samples) % model.num_classes
 
 
-def sample_eps_fn(model, params, num_samples: int, guidance_w=0.0):
+def sample_eps_fn(
+    model: nn.Module, params: PyTree, num_samples: int, guidance_w: float | jax.Array = 0.0
+) -> EpsFn:
     """The noise predictor a sampler of `num_samples` chains runs: the network itself, or for
     a class-conditional model the classifier-free guided one of weight `guidance_w` on the
     labels ``sample_labels``."""
@@ -127,7 +154,15 @@ def sample_eps_fn(model, params, num_samples: int, guidance_w=0.0):
     return guided_eps_fn(eps_fn_y(model, params), y, model.null_label, guidance_w)
 
 
-def make_sampler(model, reverse, image_shape, num_samples, *, guidance_w=0.0, decode=None):
+def make_sampler(
+    model: nn.Module,
+    reverse: Reverse,
+    image_shape: tuple[int, ...],
+    num_samples: int,
+    *,
+    guidance_w: float = 0.0,
+    decode: Callable[[jax.Array], jax.Array] | None = None,
+) -> Callable[..., jax.Array]:
     """jit of (params, key[, guidance_w]) -> `num_samples` images [N, H, W, C] clipped to
     [-1, 1], drawn by `reverse(eps_fn, x_T, key)` (see ``reverse_process``) from x_T ~ N(0, I)
     of shape `image_shape` per sample, then mapped by `decode` (latent diffusion's decoder;

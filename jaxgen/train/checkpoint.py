@@ -4,9 +4,12 @@ model state, optimizer state, EMA params, step, root key) and the data-iterator 
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+from jaxgen.models.types import PyTree
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +22,7 @@ class CheckpointError(RuntimeError):
 class Checkpointer:
     """Saves `state` and `data_state` under directory/<step>/; restores the newest readable."""
 
-    def __init__(self, directory, *, max_to_keep=3):
+    def __init__(self, directory: str | Path, *, max_to_keep: int = 3) -> None:
         self.directory = Path(directory).absolute()
         # A save killed midway leaves only a *.orbax-checkpoint-tmp-* folder, removed here.
         # The items ("state", "data") and their handlers come from the args of save/restore.
@@ -30,7 +33,7 @@ class Checkpointer:
         )
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
-    def save(self, step, state, data_state):
+    def save(self, step: int | jax.Array, state: PyTree, data_state: dict[str, Any]) -> None:
         """Writes checkpoint `step` (asynchronously; `wait()` blocks until it is committed)."""
         try:
             self.manager.save(
@@ -46,7 +49,7 @@ class Checkpointer:
                 "checkpoints are intact. Free disk space or choose another --workdir."
             ) from e
 
-    def wait(self):
+    def wait(self) -> None:
         try:
             self.manager.wait_until_finished()
         except (OSError, ValueError) as e:  # tensorstore reports ENOSPC as a ValueError
@@ -55,10 +58,12 @@ class Checkpointer:
                 "are intact. Free disk space or choose another --workdir."
             ) from e
 
-    def steps(self):
+    def steps(self) -> list[int]:
         return sorted(self.manager.all_steps())
 
-    def restore(self, state, step=None):
+    def restore(
+        self, state: PyTree, step: int | None = None
+    ) -> tuple[PyTree, dict[str, Any]] | None:
         """(state, data_state) of checkpoint `step`, or of the newest one that reads back;
         an unreadable one is reported and set aside. None when there is none."""
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
@@ -79,7 +84,7 @@ class Checkpointer:
             return restored["state"], restored["data"]
         return None
 
-    def set_aside(self, step, error):
+    def set_aside(self, step: int, error: Exception) -> None:
         """Renames unreadable checkpoint `step` to '<step>.unreadable' (kept for inspection,
         no longer a step), so the run can resume before it and save that step again."""
         log.warning(
@@ -96,5 +101,5 @@ class Checkpointer:
             (self.directory / str(step)).rename(target)
         self.manager.reload()
 
-    def close(self):
+    def close(self) -> None:
         self.manager.close()

@@ -2,13 +2,15 @@
 
 import ast
 import difflib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import ml_collections
 
 PREFIX = "--config."
 
 
-def parse_value(text, current):
+def parse_value(text: str, current: Any) -> Any:
     """`text` read as the type of the field's current value."""
     if isinstance(current, bool):
         if text.lower() not in ("true", "false", "1", "0"):
@@ -26,7 +28,7 @@ def parse_value(text, current):
     return text
 
 
-def all_keys(config, prefix=""):
+def all_keys(config: ml_collections.ConfigDict, prefix: str = "") -> Iterator[str]:
     for k, v in config.items():
         if isinstance(v, ml_collections.ConfigDict):
             yield from all_keys(v, f"{prefix}{k}.")
@@ -34,7 +36,9 @@ def all_keys(config, prefix=""):
             yield f"{prefix}{k}"
 
 
-def apply_overrides(config, args):
+def apply_overrides(
+    config: ml_collections.ConfigDict, args: Sequence[str]
+) -> tuple[ml_collections.ConfigDict, list[str]]:
     """Applies `--config.a.b=value` arguments to a copy of `config`; returns (config, rest).
 
     An unknown key names the closest valid keys; a value of the wrong type says so.
@@ -65,7 +69,7 @@ def apply_overrides(config, args):
     return config, rest
 
 
-def train_config(steps: int, **changes) -> dict:
+def train_config(steps: int, **changes: Any) -> dict[str, Any]:
     """The `train` block of an experiment's config: `steps` of the fit loop, the EMA decay of
     the sampled weights, how often (in steps) to log, checkpoint and sample, how many
     samples a picture shows, the micro-batches averaged per optimizer update
@@ -78,14 +82,16 @@ def train_config(steps: int, **changes) -> dict:
     return {"steps": steps, **defaults, **changes}
 
 
-def eval_config(**changes) -> dict:
+def eval_config(**changes: Any) -> dict[str, Any]:
     """The `eval` block of an experiment's config: the key of the evaluation (seed), how many
     test images it reads (num_examples, 0: all) and how many it processes at once
     (batch_size); `changes` replace those or add the evaluation's own keys."""
     return {"seed": 0, "num_examples": 0, "batch_size": 250, **changes}
 
 
-def with_preset(config, preset, presets):
+def with_preset(
+    config: ml_collections.ConfigDict, preset: str, presets: Mapping[str, Mapping[str, Any]]
+) -> ml_collections.ConfigDict:
     """`config` updated in place by `presets[preset]` ({'a.b': value}), with config.preset
     set to its name; returns it. A preset is a hardware variant of an experiment's config
     (flax examples' configs/, big_vision's get_config(arg)): get_config(preset) ends with

@@ -22,17 +22,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen import losses
+from jaxgen.models.types import Batch, Metrics, PyTree
 from jaxgen.train.gan import (
     DISCRIMINATOR,
     GENERATOR,
-    Batch,
-    Metrics,
-    PyTree,
-    Step,
     apply_net,
     gan_step,
 )
 from jaxgen.train.state import TrainState
+from jaxgen.train.step import Step
 
 G, F = "G", "F"  # G: A -> B, F: B -> A
 D_A, D_B = "D_A", "D_B"

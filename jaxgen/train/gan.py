@@ -33,17 +33,15 @@ from jax import lax
 from jaxgen import losses
 from jaxgen.data import DATA_AXIS
 from jaxgen.models.gan import BN_MOMENTUM, finest, image_pyramid
+from jaxgen.models.types import Batch, Metrics, ObjectiveOutput, PyTree
 from jaxgen.train import optim
 from jaxgen.train.state import TrainState
+from jaxgen.train.step import Step
 
 GENERATOR, DISCRIMINATOR = "generator", "discriminator"
 
-PyTree = Any
-Batch = dict[str, jax.Array]
-Metrics = dict[str, jax.Array]
 # objective(part_params, state, batch, key) -> (loss, (metrics, part_model_state))
-Objective = Callable[[PyTree, TrainState, Batch, jax.Array], tuple[jax.Array, tuple[Metrics, Any]]]
-Step = Callable[[TrainState, Batch, jax.Array], tuple[TrainState, Metrics]]
+Objective = Callable[[PyTree, TrainState, Batch, jax.Array], ObjectiveOutput]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,13 +2,17 @@
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from jaxgen.data import BatchIterator
+from jaxgen.models.types import Batch, Metrics, Sampler
 from jaxgen.train.checkpoint import Checkpointer, CheckpointError
+from jaxgen.train.state import TrainState
 from jaxgen.train.writers import MetricWriter, image_grid, plot_metrics
 
 log = logging.getLogger(__name__)
@@ -20,7 +24,7 @@ class NonFiniteLossError(FloatingPointError):
     """A metric (loss, parameter norm) became NaN or Inf."""
 
 
-def check_finite(step, metrics):
+def check_finite(step: int, metrics: Metrics) -> dict[str, np.ndarray]:
     """Host copy of `metrics`; raises NonFiniteLossError naming the step and the metrics."""
     values = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
     bad = {k: v.tolist() for k, v in values.items() if not np.isfinite(v).all()}
@@ -32,7 +36,7 @@ def check_finite(step, metrics):
     return values
 
 
-def close_quietly(*closables):
+def close_quietly(*closables: Checkpointer | MetricWriter | tqdm) -> None:
     """Closes what a failed run holds open; errors while closing are logged, so the error
     that stopped the run is the one reported."""
     for c in closables:
@@ -44,24 +48,24 @@ def close_quietly(*closables):
             log.warning("While stopping: %s", e)
 
 
-def every(step, period, last):
+def every(step: int, period: int, last: int) -> bool:
     return step == last or (period > 0 and step % period == 0)
 
 
 def fit(
-    state,
-    step_fn,
-    batches,
+    state: TrainState,
+    step_fn: Callable[[TrainState, Batch], tuple[TrainState, Metrics]],
+    batches: BatchIterator,
     *,
-    workdir,
-    steps,
-    log_every=50,
-    checkpoint_every=1000,
-    sample_every=0,
-    sample_fn=None,
-    max_to_keep=3,
-    progress=True,
-):
+    workdir: str | Path,
+    steps: int,
+    log_every: int = 50,
+    checkpoint_every: int = 1000,
+    sample_every: int = 0,
+    sample_fn: Sampler | None = None,
+    max_to_keep: int = 3,
+    progress: bool = True,
+) -> TrainState:
     """Runs `step_fn(state, batch) -> (state, metrics)` until `state.step == steps`.
 
     Resumes from the newest readable checkpoint in workdir/checkpoints (state and data

@@ -1,9 +1,11 @@
 """Optimizers of the experiments' configs: Adam after optional gradient clipping and warmup."""
 
+from typing import Any
+
 import optax
 
 
-def clip(max_norm):
+def clip(max_norm: float) -> list[optax.GradientTransformation]:
     """[clip_by_global_norm(max_norm)] (Pascanu et al. 2013: g <- g min(1, max_norm / ||g||)),
     or [] for max_norm = 0, no clipping (clip_by_global_norm(0) would zero every update)."""
     if max_norm < 0:
@@ -11,7 +13,9 @@ def clip(max_norm):
     return [optax.clip_by_global_norm(max_norm)] if max_norm > 0 else []
 
 
-def adam(learning_rate, grad_clip=0.0, warmup_steps=0, **kwargs):
+def adam(
+    learning_rate: float, grad_clip: float = 0.0, warmup_steps: int = 0, **kwargs: Any
+) -> optax.GradientTransformation:
     """optax.adam(**kwargs) on gradients clipped to global norm `grad_clip` (0: unclipped),
     its learning rate rising linearly from 0 over `warmup_steps` (0: constant)."""
     lr = learning_rate

@@ -14,18 +14,16 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
+from jaxgen.models.types import Batch, Metrics, PyTree
 from jaxgen.train.gan import (
     DISCRIMINATOR,
     GENERATOR,
-    Batch,
-    Metrics,
-    PyTree,
-    Step,
     apply_net,
     gan_step,
     standing_stats,
 )
 from jaxgen.train.state import TrainState
+from jaxgen.train.step import Step
 
 
 def init(

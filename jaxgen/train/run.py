@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import ml_collections
 import numpy as np
-from jax.sharding import NamedSharding
+from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxgen import data
@@ -42,7 +43,7 @@ class Task:
     images: np.ndarray | None = None
 
 
-def maybe_initialize_distributed():
+def maybe_initialize_distributed() -> None:
     """Calls jax.distributed.initialize() before anything touches devices, when this is
     one process of many: JAX_COORDINATOR_ADDRESS with JAX_NUM_PROCESSES and JAX_PROCESS_ID
     set explicitly, or JAXGEN_DISTRIBUTED=1 to let JAX detect SLURM / a TPU pod slice."""
@@ -59,7 +60,7 @@ def maybe_initialize_distributed():
         jax.distributed.initialize()
 
 
-def task_batches(task, config, mesh):
+def task_batches(task: Task, config: ml_collections.ConfigDict, mesh: Mesh) -> data.BatchIterator:
     """The batches of a run: config.data's train split, or all of `task.images` on every
     device of `mesh` at every step."""
     if task.images is None:
@@ -76,7 +77,7 @@ def task_batches(task, config, mesh):
     return data.BatchIterator(images, labels, len(images), config.seed, mesh, shuffle=False)
 
 
-def init_state(task, config, mesh):
+def init_state(task: Task, config: ml_collections.ConfigDict, mesh: Mesh) -> TrainState:
     """TrainState from config.seed (init key, root key of the run) and config.train's EMA
     decay, gradient accumulation and precision, replicated on `mesh`."""
     init_key, root_key = jax.random.split(jax.random.PRNGKey(config.seed))
@@ -99,7 +100,9 @@ def init_state(task, config, mesh):
     return jax.device_put(state, NamedSharding(mesh, P()))  # replicated over the mesh
 
 
-def run_experiment(config, task, workdir, experiment="custom"):
+def run_experiment(
+    config: ml_collections.ConfigDict, task: Task, workdir: str | Path, experiment: str = "custom"
+) -> TrainState:
     """Trains `task` on config.data with config.train's schedule in `workdir`, resuming
     the run already there (which must be of the same `experiment` and config). A config
     value out of range raises ConfigError before anything is loaded, built or written."""

@@ -1,7 +1,11 @@
 """Run-directory metadata: which experiment and config a run directory belongs to."""
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import ml_collections
 
 from jaxgen.files import write_atomic
 
@@ -16,7 +20,7 @@ class RunDirError(ValueError):
     """A run directory that belongs to another experiment or an incompatible config."""
 
 
-def flatten(tree, prefix=""):
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """{'a': {'b': 1}} -> {'a.b': 1}."""
     out = {}
     for k, v in tree.items():
@@ -27,7 +31,7 @@ def flatten(tree, prefix=""):
     return out
 
 
-def read_run(workdir):
+def read_run(workdir: str | Path) -> tuple[str, dict[str, Any]]:
     """(experiment name, config dict) recorded in `workdir`; RunDirError when absent."""
     workdir = Path(workdir)
     if not (workdir / "run.json").is_file() or not (workdir / "config.json").is_file():
@@ -39,7 +43,9 @@ def read_run(workdir):
     return experiment, json.loads((workdir / "config.json").read_text())
 
 
-def check_compatible(workdir, experiment, config):
+def check_compatible(
+    workdir: str | Path, experiment: str, config: ml_collections.ConfigDict
+) -> None:
     """Refuses to resume `workdir` with another experiment, or with a config that differs
     in any key outside RESUMABLE_KEYS (listing the keys that differ; a key of ADDED_KEYS
     missing from a config holds its value there)."""
@@ -62,7 +68,9 @@ def check_compatible(workdir, experiment, config):
         )
 
 
-def write_run_files(workdir, experiment, config):
+def write_run_files(
+    workdir: str | Path, experiment: str, config: ml_collections.ConfigDict
+) -> None:
     """run.json {'experiment'} and config.json (the resolved config), written atomically."""
     text = json.dumps(config.to_dict(), indent=2) + "\n"
     write_atomic(Path(workdir) / "config.json", lambda p: Path(p).write_text(text))
@@ -70,7 +78,7 @@ def write_run_files(workdir, experiment, config):
     write_atomic(Path(workdir) / "run.json", lambda p: Path(p).write_text(meta))
 
 
-def train_seconds(metrics_jsonl, batch_size):
+def train_seconds(metrics_jsonl: str | Path, batch_size: int) -> float:
     """Wall time of the logged steps, compilation included: sum of steps * B / img_per_s."""
     total, last = 0.0, 0
     for line in Path(metrics_jsonl).read_text().splitlines():

@@ -1,6 +1,6 @@
 """TrainState: everything a step changes, as one pytree (checkpointed whole)."""
 
-from typing import Any
+from typing import Any, Self
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +9,7 @@ from flax import struct
 from jax import lax
 
 from jaxgen.data import DATA_AXIS
+from jaxgen.models.types import PyTree
 
 
 class TrainState(struct.PyTreeNode):
@@ -45,15 +46,15 @@ class TrainState(struct.PyTreeNode):
     def create(
         cls,
         *,
-        params,
-        tx,
-        key,
-        model_state=None,
-        ema_decay=0.999,
-        ema_warmup=True,
-        grad_accum_steps=1,
-        compute_dtype=jnp.float32,
-    ):
+        params: PyTree,
+        tx: optax.GradientTransformation | dict[str, optax.GradientTransformation],
+        key: jax.Array,
+        model_state: PyTree | None = None,
+        ema_decay: float = 0.999,
+        ema_warmup: bool = True,
+        grad_accum_steps: int = 1,
+        compute_dtype: Any = jnp.float32,
+    ) -> Self:
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}.")
         if grad_accum_steps < 1:
@@ -86,7 +87,9 @@ class TrainState(struct.PyTreeNode):
             compute_dtype=compute_dtype,
         )
 
-    def apply_gradients(self, grads, *, part=None, model_state=None):
+    def apply_gradients(
+        self, grads: PyTree, *, part: str | None = None, model_state: PyTree | None = None
+    ) -> Self:
         """One optimizer update with gradients averaged over the mesh's data axis.
 
         Call inside a step built by `build_step` (the pmean needs the 'data' axis). `part`
@@ -106,13 +109,13 @@ class TrainState(struct.PyTreeNode):
         return new if model_state is None else new.replace(model_state=model_state)
 
 
-def ema_decay_at(updates, decay, warmup):
+def ema_decay_at(updates: jax.Array | int, decay: float, warmup: bool) -> jax.Array | float:
     """EMA decay after `updates` completed optimizer updates: min(decay, (1 + updates) /
     (10 + updates)) with warm-up (TensorFlow's ExponentialMovingAverage num_updates rule),
     else `decay`. The warm-up keeps short runs from averaging mostly the initial weights."""
     return jnp.minimum(decay, (1.0 + updates) / (10.0 + updates)) if warmup else decay
 
 
-def ema_update(ema_params, params, decay):
+def ema_update(ema_params: PyTree, params: PyTree, decay: float | jax.Array) -> PyTree:
     """Exponential moving average: ema <- decay * ema + (1 - decay) * params."""
     return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema_params, params)

@@ -1,27 +1,38 @@
 """Turns a per-device step into a jitted, data-parallel step over the 'data' mesh axis."""
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
+from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from jaxgen.data import DATA_AXIS
+from jaxgen.models.types import Batch, Metrics, ObjectiveOutput, PyTree
 from jaxgen.train.precision import mixed_precision
-from jaxgen.train.state import ema_decay_at, ema_update
+from jaxgen.train.state import TrainState, ema_decay_at, ema_update
+
+# step(state, batch, key) -> (state, metrics) on one device's slice of the batch
+Step = Callable[[TrainState, Batch, jax.Array], tuple[TrainState, Metrics]]
+# objective(params, model_state, batch, key, step) -> (loss, (metrics, model_state))
+Objective = Callable[[PyTree, PyTree, Batch, jax.Array, jax.Array], ObjectiveOutput]
 
 
-def step_key(root_key, step):
+def step_key(root_key: jax.Array, step: jax.Array | int) -> jax.Array:
     """Key of one step on one device: fold_in(fold_in(root, step), axis_index('data'))."""
     return jax.random.fold_in(jax.random.fold_in(root_key, step), lax.axis_index(DATA_AXIS))
 
 
-def leaf_norms(tree):
+def leaf_norms(tree: PyTree) -> jax.Array:
     """[L] L2 norm of each leaf of `tree` (per layer), for TensorBoard histograms."""
     return jnp.stack([jnp.linalg.norm(x.ravel()) for x in jax.tree.leaves(tree)])
 
 
-def build_step(step_fn, mesh, *, donate=True):
+def build_step(
+    step_fn: Step, mesh: Mesh, *, donate: bool = True
+) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
     """jit(shard_map(step)) over `mesh`.
 
     `step_fn(state, batch, key) -> (state, metrics)` sees this device's slice of the batch
@@ -62,7 +73,7 @@ def build_step(step_fn, mesh, *, donate=True):
     return jax.jit(sharded, donate_argnums=(0,) if donate else ())
 
 
-def loss_step(objective):
+def loss_step(objective: Objective) -> Step:
     """A step from `objective(params, model_state, batch, key, step) -> (loss, (metrics,
     model_state))`: one gradient step on the per-device mean loss; metrics gain 'loss',
     'grad_norm' (global L2 norm of this device's gradients, averaged) and per-leaf norms.

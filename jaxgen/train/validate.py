@@ -55,7 +55,7 @@ def _range_error(key, value):
     return None
 
 
-def check_config(config, num_devices=1):
+def check_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     """Raises ConfigError for the first value of `config` out of its range (module doc), a
     `train.steps` that is not a multiple of `train.grad_accum_steps` (the run would end
     inside an accumulation), a `data.batch_size` that is not positive or not a multiple of

@@ -3,16 +3,18 @@
 import functools
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import jax
 import numpy as np
+from jax.typing import ArrayLike
 from PIL import Image
 
 from jaxgen.files import write_atomic
 
 
-def image_grid(images, ncol=None):
+def image_grid(images: ArrayLike, ncol: int | None = None) -> np.ndarray:
     """[N, H, W, C] floats in [-1, 1] -> one uint8 [rows*(H+1)+1, ncol*(W+1)+1, C] grid."""
     images = np.asarray(images, np.float32)
     if images.ndim != 4:
@@ -27,7 +29,7 @@ def image_grid(images, ncol=None):
     return np.round((np.clip(grid, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
 
 
-def save_png(path, grid, scale=1):
+def save_png(path: str | Path, grid: np.ndarray, scale: int = 1) -> None:
     """Saves a uint8 [H, W, C] grid, upscaled by `scale` (nearest) for small images."""
     img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
     if scale > 1:
@@ -35,7 +37,7 @@ def save_png(path, grid, scale=1):
     write_atomic(path, lambda tmp: img.save(tmp, format="PNG"))
 
 
-def drop_rows_after(jsonl_path, step):
+def drop_rows_after(jsonl_path: str | Path, step: int) -> None:
     """Rewrites a metrics.jsonl without its rows past `step` (and any half-written line), so a
     run resumed from the checkpoint at `step` (or restarted at 0) logs one history."""
     path = Path(jsonl_path)
@@ -55,7 +57,7 @@ class MetricWriter:
     """Appends scalars to workdir/metrics.jsonl and TensorBoard from step `start` on (rows a
     killed run logged past its last checkpoint are dropped); only process 0 writes."""
 
-    def __init__(self, workdir, start=0):
+    def __init__(self, workdir: str | Path, start: int = 0) -> None:
         self.workdir = Path(workdir)
         self.active = jax.process_index() == 0
         self.tb = None
@@ -66,7 +68,7 @@ class MetricWriter:
             drop_rows_after(self.workdir / "metrics.jsonl", start)
             self.jsonl = open(self.workdir / "metrics.jsonl", "a")  # noqa: SIM115
 
-    def write(self, step, metrics):
+    def write(self, step: int, metrics: Mapping[str, ArrayLike]) -> None:
         """Scalars to JSONL and TensorBoard; 'hist/NAME' arrays to TensorBoard histograms."""
         if not self.active:
             return
@@ -79,7 +81,7 @@ class MetricWriter:
             if k.startswith("hist/"):
                 self.tb.add_histogram(k[len("hist/") :], np.asarray(v), int(step))
 
-    def image(self, step, name, grid):
+    def image(self, step: int, name: str, grid: np.ndarray) -> None:
         """Writes `grid` (uint8 [H, W, C]) to TensorBoard and to workdir/name/step_XXXXXX.png."""
         if not self.active:
             return
@@ -90,13 +92,13 @@ class MetricWriter:
         )
         self.tb.add_image(name, grid, int(step), dataformats="HWC")
 
-    def close(self):
+    def close(self) -> None:
         if self.active:
             self.jsonl.close()
             self.tb.close()
 
 
-def plot_metrics(jsonl_path, plot_dir):
+def plot_metrics(jsonl_path: str | Path, plot_dir: str | Path) -> None:
     """One PNG per metric of metrics.jsonl against step (plot_dir/NAME.png), matplotlib."""
     import matplotlib
 
