@@ -71,5 +71,5 @@ def test_a_preset_applies_the_experiments_own_values_and_overrides_win(name):
 
 
 def test_an_experiment_without_presets_refuses_one():
-    with pytest.raises(runs.UsageError, match="latent_diffusion has no presets"):
-        runs.experiment_config(runs.load_experiment("latent_diffusion"), ["--config.preset=gpu"])
+    with pytest.raises(runs.UsageError, match="train_classifier has no presets"):
+        runs.experiment_config(runs.load_experiment("train_classifier"), ["--config.preset=gpu"])

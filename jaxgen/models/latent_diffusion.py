@@ -6,9 +6,10 @@ Diffusion Models"): DDPM in the latent space of a frozen, pretrained autoencoder
     x = D(z_0 / s).
 
 The autoencoders of jaxgen's VAE family (``vae.ConvVAE``, ``autoencoder.ConvAutoencoder``)
-have a dense bottleneck: their latent is a vector z [B, D], not a feature map, so the
-denoiser is an MLP (``LatentDenoiser``) rather than a U-Net, whose convolutions need a
-spatial grid.
+have a dense bottleneck: their latent is a vector z [B, D], not a feature map, so their
+denoiser is an MLP (``LatentDenoiser``). The paper's KL-regularised first stage
+(``ldm_autoencoder.KLAutoencoder``) has a spatial latent z [B, h, w, C], the grid a U-Net
+(``unet.UNet``) denoises, class-conditional with classifier-free guidance as in pixel space.
 """
 
 import functools
@@ -22,9 +23,9 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxgen.diffusion import NoiseSchedule
-from jaxgen.models import autoencoder, diffusion, vae
+from jaxgen.models import autoencoder, diffusion, ldm_autoencoder, vae
 from jaxgen.models.types import Batch, ObjectiveOutput, PyTree
-from jaxgen.models.unet import sinusoidal_embedding
+from jaxgen.models.unet import UNet, sinusoidal_embedding
 
 
 class LatentDenoiser(nn.Module):
@@ -62,12 +63,13 @@ class LatentDenoiser(nn.Module):
 
 class FrozenAutoencoder(NamedTuple):
     """A trained autoencoder as two jit-able functions of its frozen parameters:
-    encode(x [B, H, W, C]) -> z [B, D] (deterministic: the posterior mean of a VAE) and
-    decode(z [B, D]) -> images [B, H, W, C] in [-1, 1]; latent_dim = D."""
+    encode(x [B, H, W, C]) -> z [B, *latent_shape] (deterministic: the posterior mean of a
+    VAE) and decode(z) -> images [B, H, W, C] in [-1, 1]; latent_shape: (D,) for a latent
+    vector, (h, w, C) for a latent grid."""
 
     encode: Callable
     decode: Callable
-    latent_dim: int
+    latent_shape: tuple[int, ...]
 
 
 def _conv_vae_codec(model, params):
@@ -84,33 +86,41 @@ def _autoencoder_codec(model, params):
     return encode, decode
 
 
+def _kl_autoencoder_codec(model, params):
+    encode = lambda x: ldm_autoencoder.encode(model, params, x)[0]  # mu of q(z|x)
+    return encode, functools.partial(ldm_autoencoder.decode, model, params)
+
+
 # model type -> (model, params) -> (encode, decode)
 CODECS = {
     vae.ConvVAE: _conv_vae_codec,
     autoencoder.ConvAutoencoder: _autoencoder_codec,
+    ldm_autoencoder.KLAutoencoder: _kl_autoencoder_codec,
 }
 
 
 def frozen_autoencoder(
-    model: vae.ConvVAE | autoencoder.ConvAutoencoder, params: PyTree
+    model: vae.ConvVAE | autoencoder.ConvAutoencoder | ldm_autoencoder.KLAutoencoder,
+    params: PyTree,
 ) -> FrozenAutoencoder:
-    """The ``FrozenAutoencoder`` of a ``ConvVAE`` or ``ConvAutoencoder`` with `params` (the
-    experiments vae, beta_vae, vae_latent, ae, dae); ValueError for other models."""
+    """The ``FrozenAutoencoder`` of a ``ConvVAE`` or ``ConvAutoencoder`` (the experiments vae,
+    beta_vae, vae_latent, ae, dae: a latent vector) or a ``KLAutoencoder`` (ldm_autoencoder:
+    a latent grid) with `params`; ValueError for other models."""
     codec = CODECS.get(type(model))
     if codec is None:
         names = ", ".join(t.__name__ for t in CODECS)
         raise ValueError(
-            f"Latent diffusion needs an autoencoder with one latent vector ({names}: runs of "
-            f"vae, beta_vae, vae_latent, ae or dae); got a {type(model).__name__}."
+            f"Latent diffusion needs one of the autoencoders {names} (runs of vae, beta_vae, "
+            f"vae_latent, ae, dae or ldm_autoencoder); got a {type(model).__name__}."
         )
     encode, decode = codec(model, params)
     x = jax.ShapeDtypeStruct((1, *model.image_shape), jnp.float32)
-    return FrozenAutoencoder(encode, decode, jax.eval_shape(encode, x).shape[-1])
+    return FrozenAutoencoder(encode, decode, jax.eval_shape(encode, x).shape[1:])
 
 
 def latent_scale(z: ArrayLike) -> float:
     """s = 1 / sigma^, sigma^2 = mean((z - mean(z))^2) over every component of the latents
-    z [N, D], so s * z has unit variance (Rombach et al. 2022, Appendix G: one scale for all
+    z [N, ...], so s * z has unit variance (Rombach et al. 2022, Appendix G: one scale for all
     components, estimated from data)."""
     z = np.asarray(z, np.float64)
     sigma = float(np.std(z))
@@ -120,7 +130,7 @@ def latent_scale(z: ArrayLike) -> float:
 
 
 def objective(
-    denoiser: LatentDenoiser,
+    denoiser: LatentDenoiser | UNet,
     schedule: NoiseSchedule,
     encode: Callable[[jax.Array], jax.Array],
     scale: float,
@@ -129,8 +139,15 @@ def objective(
     batch: Batch,
     key: jax.Array,
     step: jax.Array | int,
+    *,
+    p_uncond: float = 0.0,
 ) -> ObjectiveOutput:
     """L_simple (``diffusion.objective``) of the denoiser on z_0 = scale * encode(x) of the
-    batch's images x; the autoencoder, closed over by `encode`, gets no gradient."""
-    z_0 = scale * jax.lax.stop_gradient(encode(batch["image"]))  # [B, D]
-    return diffusion.objective(denoiser, schedule, params, model_state, {"image": z_0}, key, step)
+    batch's images x (and its labels, for a class-conditional U-Net dropped to the empty class
+    with probability `p_uncond`); the autoencoder, closed over by `encode`, gets no
+    gradient."""
+    z_0 = scale * jax.lax.stop_gradient(encode(batch["image"]))  # [B, *latent_shape]
+    latents = {**batch, "image": z_0}
+    return diffusion.objective(
+        denoiser, schedule, params, model_state, latents, key, step, p_uncond=p_uncond
+    )

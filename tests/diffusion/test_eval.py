@@ -118,7 +118,7 @@ def test_latent_denoiser_shapes_and_latent_scale():
     z = 3.0 * np.random.default_rng(0).standard_normal((1000, 4)) + 1.0
     scale = latent_diffusion.latent_scale(z)
     assert scale == pytest.approx(1.0 / np.std(z)) and np.std(scale * z) == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="Latent diffusion needs an autoencoder with one latent"):
+    with pytest.raises(ValueError, match="Latent diffusion needs one of the autoencoders"):
         latent_diffusion.frozen_autoencoder(hvae.HierarchicalVAE((8, 8, 1)), {})
 
 
@@ -235,7 +235,7 @@ def test_latent_diffusion_trains_decodes_and_compares(data_dir, tmp_path):
     c.autoencoder.workdir = str(tmp_path / "ae")
     c.data.update({"batch_size": 32, "data_dir": data_dir})
     c.diffusion.num_steps = T
-    c.model.update({"width": 32, "depth": 1})
+    c.mlp.update({"width": 32, "depth": 1})
     c.sample.num_steps = 3
     c.train.update({"steps": 20, "log_every": 5, "checkpoint_every": 20, "sample_every": 0})
     c.train.update({"learning_rate": 3e-3, "warmup_steps": 0, "num_samples": 12})
