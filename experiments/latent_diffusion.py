@@ -21,7 +21,8 @@ Presets (--config.preset=NAME selects get_config(NAME); other --config overrides
           batch 64, 2,000 steps, autoencoder runs/ldm_autoencoder (tests, smoke runs)
   cpu     fashion_mnist, the U-Net of width 32, mults (1, 2) (7x7 then 4x4), two residual
           blocks per level, attention at 4x4, on ldm_autoencoder's cpu 7x7x4 latents,
-          batch 128, 5,000 steps, autoencoder runs/ldm_autoencoder
+          batch 128, 5,000 steps, autoencoder runs/ldm_autoencoder; the steps table of
+          ddpm's cpu preset (DPM-Solver++(2M) rows too)
   gpu     fashion_mnist, the U-Net of width 128, two residual blocks per level, attention
           at 7x7 and 4x4, 100,000 steps, autoencoder runs/ldm_autoencoder
 
@@ -68,6 +69,7 @@ PRESETS = {
         "train.steps": 5000,
         "train.checkpoint_every": 2000,
         "train.sample_every": 2000,
+        "eval.dpm_steps": (10, 20, 50, 100),  # the rows of ddpm's cpu preset, to compare
     },
     "gpu": {
         **SPATIAL,

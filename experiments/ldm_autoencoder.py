@@ -67,7 +67,7 @@ def get_config(preset="quick"):
     # dimensions a larger weight keeps the posterior from collapsing to a point as fast.
     c.loss = {"kl_weight": 1e-4, "distance": "l1"}
     c.train = train.train_config(steps=2000, learning_rate=1e-3, checkpoint_every=1000)
-    c.eval = {"seed": 0, "num_examples": 0, "batch_size": 250, "num_rows": 8}
+    c.eval = train.eval_config(num_rows=8)
     return train.with_preset(c, preset, PRESETS)
 
 
