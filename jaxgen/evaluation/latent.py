@@ -48,9 +48,9 @@ from jaxgen.evaluation.common import (
     write_results,
     write_samples_npz,
 )
+from jaxgen.files import write_atomic
 from jaxgen.metrics import SCALE_8BIT, nll_to_bits_per_dim
 from jaxgen.models import autoencoder, hvae, vae
-from jaxgen.files import write_atomic
 
 ACTIVE_UNIT_NATS = 0.01  # a latent dimension is active when its mean KL exceeds this
 
