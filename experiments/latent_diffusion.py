@@ -77,13 +77,7 @@ PRESETS = {
         "model.width": 128,
         "model.attention_resolutions": (7, 4),
         "model.norm_groups": 32,
-        "train.steps": 100000,
-        "train.learning_rate": 2e-4,
-        "train.warmup_steps": 5000,
-        "train.ema_decay": 0.9999,
-        "train.checkpoint_every": 10000,
-        "train.sample_every": 10000,
-        "eval.batch_size": 2000,
+        **diffusion.PAPER_SCHEDULE,
     },
 }
 
