@@ -53,6 +53,25 @@ CLI_CASES = {
         ["bench", "--seeds", "3"],
         "--seeds: options of `jaxgen bench --quality`",
     ),
+    # values that do not parse as the key's type
+    "steps-not-an-integer": (
+        ["train", "vae", "--config.train.steps=abc"],
+        "--config.train.steps=abc: train.steps takes an integer, e.g. --config.train.steps=",
+    ),
+    "steps-a-fraction": (["train", "vae", "--config.train.steps=1.5"], "takes an integer"),
+    "learning-rate-not-a-number": (
+        ["train", "vae", "--config.train.learning_rate=fast"],
+        "train.learning_rate takes a number, e.g. --config.train.learning_rate=",
+    ),
+    "flag-not-a-bool": (
+        ["train", "ddpm", "--config.model.class_conditional=maybe"],
+        "model.class_conditional takes true or false",
+    ),
+    "widths-not-a-tuple": (
+        ["train", "dcgan", "--config.model.widths=64"],
+        'model.widths takes a tuple, e.g. --config.model.widths="(',
+    ),
+    "widths-unclosed": (["train", "dcgan", "--config.model.widths=(8,"], "takes a tuple"),
     # negative or zero sizes
     "zero-batch": (["train", "vae", "--config.data.batch_size=0"], "batch_size must be positive"),
     "bench-repeated-seed": (["bench", "--quality", "--seeds", "0,0"], "seeds must be distinct"),

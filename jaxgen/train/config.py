@@ -10,22 +10,61 @@ import ml_collections
 PREFIX = "--config."
 
 
+def type_name(value: Any) -> str:
+    """What a config field of `value`'s type takes, in words."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    return f"a {type(value).__name__}"
+
+
+def example(path: str, value: Any) -> str:
+    """A valid override of field `path`: its current `value`."""
+    if isinstance(value, tuple | list):
+        return f'--config.{path}="{tuple(value) or (1, 2)!r}"'
+    return f"--config.{path}={value!r}"
+
+
+def literal(text: str) -> Any:
+    """`text` as a Python literal, or ValueError."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise ValueError(f"{text!r} is not a literal") from None
+
+
 def parse_value(text: str, current: Any) -> Any:
-    """`text` read as the type of the field's current value."""
+    """`text` read as the type of the field's current value; ValueError when it is not one
+    (an integer field refuses 1.5, a tuple field refuses 3: no silent conversion)."""
     if isinstance(current, bool):
         if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"expected true/false, got {text!r}")
+            raise ValueError(f"{text!r} is not true or false")
         return text.lower() in ("true", "1")
-    if isinstance(current, int | float):
-        return type(current)(ast.literal_eval(text) if isinstance(current, int) else float(text))
-    if isinstance(current, tuple | list):
-        return type(current)(ast.literal_eval(text))
     if current is None:
         try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError):
+            return literal(text)
+        except ValueError:
             return text
-    return text
+    if isinstance(current, str):
+        return text
+    value = literal(text) if not isinstance(current, float) else text
+    if isinstance(current, int):
+        if isinstance(value, float) and value.is_integer():  # 1e3 means 1000
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{text!r} is not an integer")
+        return value
+    if isinstance(current, float):
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+    if not isinstance(value, tuple | list):
+        raise ValueError(f"{text!r} is not a {type(current).__name__}")
+    return type(current)(value)
 
 
 def all_keys(config: ml_collections.ConfigDict, prefix: str = "") -> Iterator[str]:
@@ -61,10 +100,14 @@ def apply_overrides(
         node = config
         for p in parents:
             node = node[p]
+        current = node[leaf]
         try:
-            node[leaf] = parse_value(text, node[leaf])
-        except (ValueError, SyntaxError, TypeError) as e:
-            raise ValueError(f"--config.{path}={text}: {e}") from e
+            node[leaf] = parse_value(text, current)
+        except ValueError:
+            raise ValueError(
+                f"--config.{path}={text}: {path} takes {type_name(current)}, "
+                f"e.g. {example(path, current)}."
+            ) from None
     config.lock()
     return config, rest
 
