@@ -52,3 +52,31 @@ def write_json(path: str | os.PathLike, obj) -> None:
     """`obj` as indented JSON, atomically (numpy values become lists and numbers); nothing is
     written if a value cannot be serialised."""
     write_bytes_atomic(path, (json.dumps(obj, indent=2, default=_numpy_to_json) + "\n").encode())
+
+
+class DamagedFileError(ValueError):
+    """A file that is missing, empty, truncated or holds something else than it should."""
+
+
+def read_json(path: str | os.PathLike, kind: type = dict, fix: str = "") -> object:
+    """The JSON value in file `path`, which must be a `kind`; DamagedFileError naming the
+    file, what is wrong with it and `fix` when it is missing, unreadable, not JSON or of
+    another type."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+        value = json.loads(text)
+        problem = (
+            None
+            if isinstance(value, kind)
+            else f"holds a {type(value).__name__}, not a {kind.__name__}"
+        )
+    except FileNotFoundError:
+        problem = "is missing"
+    except (OSError, UnicodeDecodeError) as e:
+        problem = f"cannot be read ({e})"
+    except json.JSONDecodeError as e:
+        problem = "is empty" if not text.strip() else f"is not valid JSON ({e})"
+    if problem:
+        raise DamagedFileError(f"{path} {problem}; {fix}" if fix else f"{path} {problem}.")
+    return value

@@ -156,6 +156,9 @@ def train_experiment(module, workdir, overrides):
         raise UsageError(str(e)) from None
     except (train.CheckpointError, train.NonFiniteLossError) as e:
         raise SystemExit(f"jaxgen: error: {e}") from None
+    except train.Preempted as e:
+        print(f"jaxgen: {e}", file=sys.stderr)
+        raise SystemExit(e.exit_status) from None
 
 
 def run_config(workdir, overrides):
@@ -209,6 +212,7 @@ def restore_run(workdir, step=None, overrides=()):
     """(config, task, state) of run `workdir` at checkpoint `step` (None: the newest), or of
     an exported run (`export_run`: its weights file, sampling parts only)."""
     from jaxgen import data, train
+    from jaxgen.train.checkpoint import first_line
 
     module, config = run_config(workdir, list(overrides))
     task = build_task(module, config)
@@ -218,7 +222,7 @@ def restore_run(workdir, step=None, overrides=()):
             raise UsageError(f"{workdir} is an exported run with one step; drop --step.")
         state = train.init_state(task, config, data.data_mesh())
         return config, task, load_sampling_weights(state, weights)
-    ckpt = train.Checkpointer(Path(workdir) / "checkpoints")
+    ckpt = train.Checkpointer(Path(workdir) / "checkpoints", read_only=True)
     steps = ckpt.steps()
     if not steps or (step is not None and step not in steps):
         raise UsageError(
@@ -226,9 +230,22 @@ def restore_run(workdir, step=None, overrides=()):
             f"it has steps {steps or 'none'}."
         )
     state = train.init_state(task, config, data.data_mesh())
-    state, _ = ckpt.restore(state, step)
-    ckpt.close()
-    return config, task, state
+    try:
+        restored = ckpt.restore(state, step)
+    except Exception as e:  # noqa: BLE001 - any read failure of the chosen step
+        reason = first_line(e)
+        raise UsageError(
+            f"checkpoint {step} in {workdir} is unreadable ({reason}); choose another --step "
+            f"of {steps}."
+        ) from None
+    finally:
+        ckpt.close()
+    if restored is None:
+        raise UsageError(
+            f"none of the checkpoints {steps} in {Path(workdir) / 'checkpoints'} reads back "
+            "(damaged files); train the run again."
+        )
+    return config, task, restored[0]
 
 
 def export_run(workdir, out_dir, step=None, environment=None):

@@ -24,10 +24,11 @@ def jaxgen(*args, env=None, cwd=None):
     )
 
 
-def tree_digest(path):
-    """Hash of every file name and content under `path`: detects any change."""
+def tree_digest(path, exclude=()):
+    """Hash of every file name and content under `path` (but the files named in `exclude`):
+    detects any change."""
     h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and p.name not in exclude):
         h.update(str(f.relative_to(path)).encode() + f.read_bytes())
     return h.hexdigest()
 

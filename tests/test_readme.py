@@ -13,7 +13,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 def stated(pattern):
     """The integers of the README sentence matching `pattern` (exactly one must)."""
-    (match,) = re.findall(pattern, README.replace("\n", " "))
+    (match,) = re.findall(pattern, " ".join(README.split()))
     return tuple(int(n) for n in (match if isinstance(match, tuple) else (match,)))
 
 

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 from jaxgen import runs
 from jaxgen.bench.harness import environment
-from jaxgen.files import write_atomic, write_json
+from jaxgen.files import read_json, write_atomic, write_json
 from jaxgen.train.rundir import flatten
 
 
@@ -267,7 +267,8 @@ def eval_files(workdir):
     `jaxgen eval`'s eval.json, those that exist."""
     workdir = Path(workdir)
     files = [*sorted(workdir.glob("eval/step_*/eval.json"))[-1:], workdir / "eval.json"]
-    return [json.loads(f.read_text()) for f in files if f.exists()]
+    fix = "evaluate the run again (it rewrites the file)."
+    return [read_json(f, dict, fix) for f in files if f.exists()]
 
 
 # The keys that name a row of an eval.json table (a list of rows, e.g. the diffusion steps
@@ -317,7 +318,8 @@ def summarize_runs(workdirs):
     for d in map(Path, workdirs):
         if not (d / "config.json").exists():
             raise ValueError(
-                f"{d} is not a run directory (no config.json); pass `jaxgen train` runs."
+                f"{d / 'config.json'} is missing: {d} is not a run directory; pass "
+                "`jaxgen train` runs."
             )
         rows = run_numbers(d)
         if not rows:
@@ -326,13 +328,15 @@ def summarize_runs(workdirs):
         groups.setdefault(Path(SEED_SUFFIX.sub("", d.as_posix())).name, {})[d] = rows
     if not groups:
         raise ValueError(
-            "none of these runs is evaluated yet: run `jaxgen eval DIR` or "
-            "`python experiments/NAME.py eval DIR` first."
+            f"none of these runs is evaluated yet (no {unevaluated[0] / 'eval.json'}, nor "
+            "eval/step_N/eval.json): run `jaxgen eval DIR` or `python experiments/NAME.py "
+            "eval DIR` first."
         )
     summary = {}
     for name, group in groups.items():
         dirs = list(group)
-        configs = [json.loads((d / "config.json").read_text()) for d in dirs]
+        fix = "restore it from a copy of the run."
+        configs = [read_json(d / "config.json", dict, fix) for d in dirs]
         # A path to the seed's own run (vae_s1 for seed 1) counts as the seed; config.json's
         # `eval` section is the training-time default, not what an evaluation ran with.
         unseeded = [

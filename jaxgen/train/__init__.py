@@ -5,6 +5,7 @@ from jaxgen.train.checkpoint import Checkpointer, CheckpointError
 from jaxgen.train.config import apply_overrides, eval_config, train_config, with_preset
 from jaxgen.train.loop import NonFiniteLossError, fit
 from jaxgen.train.optim import adam
+from jaxgen.train.preemption import Preempted
 from jaxgen.train.run import Task, init_state, maybe_initialize_distributed, run_experiment
 from jaxgen.train.rundir import RunDirError, check_compatible, read_run
 from jaxgen.train.state import TrainState, ema_update
@@ -16,6 +17,7 @@ __all__ = [
     "Checkpointer",
     "ConfigError",
     "NonFiniteLossError",
+    "Preempted",
     "Task",
     "RunDirError",
     "TrainState",

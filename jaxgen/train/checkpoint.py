@@ -10,8 +10,24 @@ import jax
 import orbax.checkpoint as ocp
 
 from jaxgen.models.types import PyTree
+from jaxgen.train.rundir import RunDirError
 
 log = logging.getLogger(__name__)
+
+
+# Orbax notes every read-only CheckpointManager ("Given directory is read only=..."); a reader
+# of a run (sample, eval) asked for exactly that, so the note is dropped.
+logging.getLogger("absl").addFilter(
+    lambda record: not record.getMessage().startswith("Given directory is read only")
+)
+READ_ATTEMPTS = 5  # listings a reader tries while a training run removes old steps
+
+
+def first_line(error: Exception, limit: int = 200) -> str:
+    """The first line of `error`'s message, at most `limit` characters (tensorstore's
+    messages hold whole JSON specs)."""
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class CheckpointError(RuntimeError):
@@ -22,16 +38,33 @@ class CheckpointError(RuntimeError):
 class Checkpointer:
     """Saves `state` and `data_state` under directory/<step>/; restores the newest readable."""
 
-    def __init__(self, directory: str | Path, *, max_to_keep: int = 3) -> None:
+    def __init__(
+        self, directory: str | Path, *, max_to_keep: int = 3, read_only: bool = False
+    ) -> None:
+        """A training run's checkpoints; `read_only` for a reader (sample, eval, export),
+        which never creates, deletes or renames anything, so it can read while a training
+        process writes new checkpoints (Orbax commits a step by renaming its temporary
+        folder, so a reader sees only complete steps)."""
         self.directory = Path(directory).absolute()
+        self.read_only = read_only
         # A save killed midway leaves only a *.orbax-checkpoint-tmp-* folder, removed here.
         # The items ("state", "data") and their handlers come from the args of save/restore.
-        options = ocp.CheckpointManagerOptions(
-            preservation_policy=ocp.checkpoint_managers.LatestN(max_to_keep),
-            create=True,
-            cleanup_tmp_directories=True,
-        )
-        self.manager = ocp.CheckpointManager(self.directory, options=options)
+        if not read_only:
+            options = ocp.CheckpointManagerOptions(
+                preservation_policy=ocp.checkpoint_managers.LatestN(max_to_keep),
+                create=True,
+                cleanup_tmp_directories=True,
+            )
+            self.manager = ocp.CheckpointManager(self.directory, options=options)
+            return
+        options = ocp.CheckpointManagerOptions(read_only=True, save_interval_steps=0, create=False)
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                self.manager = ocp.CheckpointManager(self.directory, options=options)
+                return
+            except FileNotFoundError:  # a step the training run removed while it was listed
+                if attempt == READ_ATTEMPTS - 1 or not self.directory.is_dir():
+                    raise
 
     def save(self, step: int | jax.Array, state: PyTree, data_state: dict[str, Any]) -> None:
         """Writes checkpoint `step` (asynchronously; `wait()` blocks until it is committed)."""
@@ -65,36 +98,43 @@ class Checkpointer:
         self, state: PyTree, step: int | None = None
     ) -> tuple[PyTree, dict[str, Any]] | None:
         """(state, data_state) of checkpoint `step`, or of the newest one that reads back;
-        an unreadable one is reported and set aside. None when there is none."""
+        None when there is none. Unreadable newer ones are reported and (unless read_only)
+        set aside; when checkpoints exist but none reads back, RunDirError names them and
+        nothing is moved (for a reader: None)."""
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-        candidates = [step] if step is not None else self.steps()[::-1]
-        for s in candidates:
-            try:
-                restored = self.manager.restore(
-                    s,
-                    args=ocp.args.Composite(
-                        state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()
-                    ),
-                )
-            except Exception as e:  # noqa: BLE001 - any read failure means "try an older one"
-                if step is not None:
-                    raise
-                self.set_aside(s, e)
-                continue
+        args = ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()
+        )
+        if step is not None:
+            restored = self.manager.restore(step, args=args)
             return restored["state"], restored["data"]
+        unreadable = {}
+        for s in self.steps()[::-1]:
+            try:
+                restored = self.manager.restore(s, args=args)
+            except Exception as e:  # noqa: BLE001 - any read failure means "try an older one"
+                log.warning(
+                    "Checkpoint %d in %s is unreadable (%s).", s, self.directory, first_line(e)
+                )
+                unreadable[s] = e
+                continue
+            if not self.read_only:
+                for bad in unreadable:
+                    self.set_aside(bad)
+            return restored["state"], restored["data"]
+        if unreadable and not self.read_only:
+            first = first_line(next(iter(unreadable.values())))
+            raise RunDirError(
+                f"none of the checkpoints {sorted(unreadable)} in {self.directory} reads back "
+                f"({first}); move that folder away to train from scratch, or choose another "
+                "--workdir."
+            )
         return None
 
-    def set_aside(self, step: int, error: Exception) -> None:
+    def set_aside(self, step: int) -> None:
         """Renames unreadable checkpoint `step` to '<step>.unreadable' (kept for inspection,
-        no longer a step), so the run can resume before it and save that step again."""
-        log.warning(
-            "Checkpoint %d in %s is unreadable (%s); moved to %d.unreadable, "
-            "resuming from an older one.",
-            step,
-            self.directory,
-            error,
-            step,
-        )
+        no longer a step), so the run resumes before it and saves that step again."""
+        log.warning("Moved checkpoint %d to %d.unreadable; resuming from an older one.", step, step)
         if jax.process_index() == 0:
             target = self.directory / f"{step}.unreadable"
             shutil.rmtree(target, ignore_errors=True)

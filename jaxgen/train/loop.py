@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from jaxgen.data import BatchIterator
 from jaxgen.models.types import Batch, Metrics, Sampler
 from jaxgen.train.checkpoint import Checkpointer, CheckpointError
+from jaxgen.train.preemption import Preempted, StopSignals
 from jaxgen.train.state import TrainState
 from jaxgen.train.writers import MetricWriter, image_grid, plot_metrics
 
@@ -65,24 +66,33 @@ def fit(
     sample_fn: Sampler | None = None,
     max_to_keep: int = 3,
     progress: bool = True,
+    on_start: Callable[[], None] | None = None,
 ) -> TrainState:
     """Runs `step_fn(state, batch) -> (state, metrics)` until `state.step == steps`.
 
     Resumes from the newest readable checkpoint in workdir/checkpoints (state and data
-    position); logs metrics to metrics.jsonl and TensorBoard every `log_every` steps;
-    checkpoints every `checkpoint_every` steps and at the end; writes a sample grid from
-    `sample_fn(state, key) -> [N, H, W, C]` every `sample_every` steps and at the end.
-    Metrics are checked one step behind dispatch, so the host never stalls the device;
-    no checkpoint is written past a non-finite metric.
+    position), then calls `on_start()` before anything is written; logs metrics to
+    metrics.jsonl and TensorBoard every `log_every` steps; checkpoints every
+    `checkpoint_every` steps and at the end; writes a sample grid from `sample_fn(state,
+    key) -> [N, H, W, C]` every `sample_every` steps and at the end. Metrics are checked one
+    step behind dispatch, so the host never stalls the device; no checkpoint is written past
+    a non-finite metric. SIGTERM or SIGINT (train.preemption) ends the run after the step in
+    flight and its checkpoint, raising Preempted.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=max_to_keep)
-    restored = ckpt.restore(state)
-    if restored is not None:
-        state, data_state = restored
-        batches.set_state(data_state)
-        log.info("Resumed from step %d in %s", int(state.step), workdir)
+    try:
+        restored = ckpt.restore(state)
+        if restored is not None:
+            state, data_state = restored
+            batches.set_state(data_state)
+            log.info("Resumed from step %d in %s", int(state.step), workdir)
+        if on_start is not None:
+            on_start()
+    except BaseException:
+        close_quietly(ckpt)
+        raise
     start = int(state.step)
     writer = MetricWriter(workdir, start)
     bar = tqdm(
@@ -109,21 +119,27 @@ def fit(
             shown = {k: values[k] for k in ("loss", "img_per_s") if k in values}
             bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
 
+    stopped = None
     try:
-        for step in range(start + 1, steps + 1):
-            state, metrics = step_fn(state, next(batches))
+        with StopSignals() as signals:
+            for step in range(start + 1, steps + 1):
+                state, metrics = step_fn(state, next(batches))
+                if pending is not None:
+                    drain()
+                pending = (step, metrics)
+                bar.update(1)
+                stopped = signals.requested(step) if step < steps else None
+                if stopped or every(step, checkpoint_every, steps):
+                    drain()
+                    ckpt.save(step, state, batches.get_state())
+                if stopped:
+                    break
+                if sample_fn is not None and every(step, sample_every, steps):
+                    key = jax.random.fold_in(state.key, SAMPLE_STREAM)
+                    writer.image(step, "samples", image_grid(sample_fn(state, key)))
             if pending is not None:
                 drain()
-            pending = (step, metrics)
-            bar.update(1)
-            if every(step, checkpoint_every, steps):
-                drain()
-                ckpt.save(step, state, batches.get_state())
-            if sample_fn is not None and every(step, sample_every, steps):
-                key = jax.random.fold_in(state.key, SAMPLE_STREAM)
-                writer.image(step, "samples", image_grid(sample_fn(state, key)))
-        if pending is not None:
-            drain()
+            ckpt.wait()  # within the block: a signal meanwhile does not cut the save off
     except OSError as e:  # the run directory could not be written (disk full, permissions)
         close_quietly(bar, ckpt, writer)
         raise CheckpointError(
@@ -134,9 +150,10 @@ def fit(
         close_quietly(bar, ckpt, writer)
         raise
     bar.close()
-    ckpt.wait()
     ckpt.close()
     writer.close()
-    if jax.process_index() == 0:
+    if stopped:
+        raise Preempted(stopped, step, str(workdir))
+    if jax.process_index() == 0 and steps > start:  # (a run already at its end: no new rows)
         plot_metrics(workdir / "metrics.jsonl", workdir / "plots")
     return state

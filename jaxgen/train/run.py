@@ -1,5 +1,6 @@
 """Wiring shared by every experiment: config -> data, TrainState, sharded step, fit."""
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -16,7 +17,7 @@ from jax.sharding import PartitionSpec as P
 from jaxgen import data
 from jaxgen.train.loop import fit
 from jaxgen.train.precision import PRECISIONS
-from jaxgen.train.rundir import check_compatible, write_run_files
+from jaxgen.train.rundir import check_compatible, run_lock, write_run_files
 from jaxgen.train.state import TrainState
 from jaxgen.train.step import build_step
 from jaxgen.train.validate import check_config, check_options
@@ -105,25 +106,32 @@ def run_experiment(
 ) -> TrainState:
     """Trains `task` on config.data with config.train's schedule in `workdir`, resuming
     the run already there (which must be of the same `experiment` and config). A config
-    value out of range raises ConfigError before anything is loaded, built or written."""
+    value out of range raises ConfigError before anything is loaded, built or written; a
+    run directory another process trains raises RunDirError (rundir.run_lock)."""
     workdir = Path(workdir)
     mesh = data.data_mesh()
     check_config(config, mesh.devices.size)
     check_options(config, task.tx)
     check_compatible(workdir, experiment, config)
-    batches = task_batches(task, config, mesh)
-    state = init_state(task, config, mesh)
-    if jax.process_index() == 0:
-        write_run_files(workdir, experiment, config)
-    t = config.train
-    return fit(
-        state,
-        build_step(task.step, mesh),
-        batches,
-        workdir=workdir,
-        steps=t.steps,
-        log_every=t.log_every,
-        checkpoint_every=t.checkpoint_every,
-        sample_every=t.sample_every,
-        sample_fn=task.sample,
-    )
+    # Process 0 holds the run directory for the whole run; the other processes share it.
+    with run_lock(workdir) if jax.process_index() == 0 else contextlib.nullcontext():
+        batches = task_batches(task, config, mesh)
+        state = init_state(task, config, mesh)
+
+        def record_run():  # once its checkpoint has read back: a refused run changes nothing
+            if jax.process_index() == 0:
+                write_run_files(workdir, experiment, config)
+
+        t = config.train
+        return fit(
+            state,
+            build_step(task.step, mesh),
+            batches,
+            workdir=workdir,
+            steps=t.steps,
+            log_every=t.log_every,
+            checkpoint_every=t.checkpoint_every,
+            sample_every=t.sample_every,
+            sample_fn=task.sample,
+            on_start=record_run,
+        )

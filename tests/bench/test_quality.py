@@ -189,7 +189,7 @@ def test_summarize_command_writes_the_table_and_rejects_mixed_or_unknown(
             "runs of group 'vae' differ in train.learning_rate, not only in seed",
         ),
         ([*dirs, "--keys", "fid,fdi"], "no run has a number 'fdi'; there are: "),
-        ([str(tmp_path)], "is not a run directory (no config.json)"),
+        ([str(tmp_path)], "config.json is missing: "),
         ([unevaluated], "none of these runs is evaluated yet"),
     ):
         with pytest.raises(SystemExit) as exit_info:

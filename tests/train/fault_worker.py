@@ -1,6 +1,7 @@
-"""A training process to be killed: `python -m tests.train.fault_worker WORKDIR DATA_DIR
-SERVED`. Trains the toy task for STEPS steps, checkpointing every 10, then saves its params;
-writes the data position of each batch it draws to SERVED, one a line, as it draws it."""
+"""A training process to be killed or signalled: `python -m tests.train.fault_worker WORKDIR
+DATA_DIR SERVED`. Trains the toy task for STEPS steps, checkpointing every 10, then saves its
+params; writes the data position of each batch it draws to SERVED, one a line, as it draws
+it. Stopped by SIGTERM or SIGINT, it exits with the status `jaxgen train` gives (143, 130)."""
 
 import sys
 
@@ -23,5 +24,8 @@ def config(data_dir):
 if __name__ == "__main__":
     workdir, data_dir, served = sys.argv[1:]
     with open(served, "w") as f, toy.serving(lambda position: print(position, file=f, flush=True)):
-        state = train.run_experiment(config(data_dir), toy.make_task(), workdir)
+        try:
+            state = train.run_experiment(config(data_dir), toy.make_task(), workdir)
+        except train.Preempted as e:
+            sys.exit(e.exit_status)
     np.savez(f"{workdir}/final.npz", *[np.asarray(x) for x in jax.tree.leaves(state)])

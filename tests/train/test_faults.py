@@ -1,6 +1,6 @@
-"""Faults: kill -9 at random points (some during a checkpoint write), corrupt checkpoints,
-a disk that fills up (ENOSPC injected: no privileges needed). Nothing written before the
-fault is lost; resuming is exact."""
+"""Faults: kill -9 at random points (some during a checkpoint write), SIGTERM / SIGINT
+(preemption, Ctrl-C), corrupt checkpoints, a disk that fills up (ENOSPC injected: no
+privileges needed). Nothing written before the fault is lost; resuming is exact."""
 
 import builtins
 import errno
@@ -8,16 +8,18 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
-from jaxgen import data, train
+from jaxgen import data, runs, train
 from tests.train import fault_worker, toy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,16 +107,92 @@ def test_kill_minus_nine_then_resume_is_bit_identical(data_dir, tmp_path):
     steps = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").open()]
     assert steps == list(range(1, fault_worker.STEPS + 1))  # no rows logged twice
     assert not [p for p in ckpt_dir.iterdir() if TMP_MARK in p.name]
-    reference = train.run_experiment(
-        fault_worker.config(data_dir), toy.make_task(), tmp_path / "ref"
-    )
-    got = np.load(workdir / "final.npz")
-    for i, expected in enumerate(jax.tree.leaves(reference)):
-        np.testing.assert_array_equal(got[f"arr_{i}"], np.asarray(expected))
+    assert_same_as_uninterrupted(workdir, data_dir, tmp_path / "ref")
     ckpt = train.Checkpointer(ckpt_dir)
     template = train.init_state(toy.make_task(), fault_worker.config(data_dir), data.data_mesh())
     for step in ckpt.steps():  # every checkpoint left behind reads back
         assert int(ckpt.restore(template, step)[0].step) == step
+
+
+def signal_when(proc, condition, signals, timeout=120):
+    """Sends `signals` to `proc` one after the other as soon as `condition()` holds; waits
+    for it to exit and returns its exit status (None if it exited before the condition)."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if condition():
+            for s in signals:
+                proc.send_signal(s)
+            return proc.wait(timeout=timeout)
+        time.sleep(0.0005)
+    return None
+
+
+def assert_same_as_uninterrupted(workdir, data_dir, reference_dir):
+    reference = train.run_experiment(fault_worker.config(data_dir), toy.make_task(), reference_dir)
+    got = np.load(workdir / "final.npz")
+    for i, expected in enumerate(jax.tree.leaves(reference)):
+        np.testing.assert_array_equal(got[f"arr_{i}"], np.asarray(expected))
+
+
+def test_sigterm_and_sigint_save_the_step_in_flight_then_resume_is_bit_identical(
+    data_dir, tmp_path
+):
+    """Run 0 gets SIGTERM at a random step, run 1 SIGINT and at once a second SIGINT (which
+    must not cut off the checkpoint being written), run 2 trains to the end. Each signalled
+    run exits 128 + signum after a checkpoint of the last step it drew a batch for (no step
+    lost, none between checkpoints); the end is bit-identical to an uninterrupted run."""
+    workdir, rng = tmp_path / "run", np.random.default_rng(1)
+    ckpt_dir = workdir / "checkpoints"
+    plan = [(signal.SIGTERM,), (signal.SIGINT, signal.SIGINT), ()]
+    for i, signals in enumerate(plan):
+        resumed_from = newest_checkpoint(ckpt_dir)
+        served_file = tmp_path / f"served{i}"
+        proc = start(workdir, data_dir, served_file)
+        if not signals:
+            assert proc.wait(timeout=300) == 0, proc.stderr.read()[-3000:]
+            break
+        target = resumed_from + int(rng.integers(15, 60))
+        status = signal_when(proc, lambda t=target: logged_steps(workdir) >= t, signals)
+        stderr = proc.stderr.read()
+        assert status == 128 + signals[0], stderr[-3000:]
+        served = served_positions(served_file)
+        assert served == list(range(resumed_from, served[-1] + 1))
+        assert served[-1] + 1 > target - 1  # stopped after the signal, not before
+        assert newest_checkpoint(ckpt_dir) == served[-1] + 1, i  # the step in flight is saved
+        assert signal.Signals(signals[0]).name in stderr and "Traceback" not in stderr
+        assert not [p for p in ckpt_dir.iterdir() if TMP_MARK in p.name]
+    served = served_positions(served_file)
+    assert served == list(range(resumed_from, fault_worker.STEPS))
+    steps = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").open()]
+    assert steps == list(range(1, fault_worker.STEPS + 1))
+    assert_same_as_uninterrupted(workdir, data_dir, tmp_path / "ref")
+
+
+def test_signal_handlers_are_restored_and_the_cli_reports_the_stop(data_dir, tmp_path, capsys):
+    """In this process: SIGTERM sent while batch 3 is drawn stops run_experiment after step
+    4 with checkpoint 4; `jaxgen train`'s wrapper turns that into one line and status 143;
+    the handlers that were installed before come back."""
+    before = [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)]
+
+    def preempt(position):
+        if position == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    module = types.SimpleNamespace(
+        __file__="toy.py",
+        get_config=lambda: toy.config(data_dir, steps=9),
+        make_task=lambda config: toy.make_task(),
+    )
+    with toy.serving(preempt), pytest.raises(SystemExit) as stop:
+        runs.train_experiment(module, tmp_path, [])
+    assert stop.value.code == 143
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"jaxgen: stopped by SIGTERM after step 4; checkpoint 4 is written in {tmp_path}. "
+        "Run the same command to resume."
+    )
+    assert [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)] == before
+    assert train.Checkpointer(tmp_path / "checkpoints").steps() == [3, 4]
 
 
 def test_truncated_latest_checkpoint_resumes_from_previous(data_dir, tmp_path, caplog):
@@ -173,3 +251,43 @@ def test_disk_full_stops_with_one_message_and_keeps_previous(data_dir, tmp_path,
     ckpt.manager.reload()
     assert served == [3, 4, 5] and ckpt.steps() == [3, 6]
     ckpt.close()
+
+
+def test_one_trainer_per_run_directory_readers_see_whole_checkpoints(data_dir, tmp_path, caplog):
+    """While a training process runs: a second trainer is refused with one line naming the
+    holder's PID and host; read-only restores (what sample / eval / export do) each get a
+    complete checkpoint (state step == data position) and leave the directory to the
+    trainer. After the holder is killed with kill -9 its lock is stale: the next trainer
+    takes it over and resumes."""
+    workdir = tmp_path / "run"
+    ckpt_dir = workdir / "checkpoints"
+    proc = start(workdir, data_dir, tmp_path / "served")
+    module = types.SimpleNamespace(
+        __file__="custom.py",  # fault_worker's runs are of experiment 'custom'
+        get_config=lambda: fault_worker.config(data_dir),
+        make_task=lambda config: toy.make_task(),
+    )
+    template = train.init_state(toy.make_task(), fault_worker.config(data_dir), data.data_mesh())
+    read, deadline = [], time.monotonic() + 120
+    while len(read) < 6 and proc.poll() is None and time.monotonic() < deadline:
+        if newest_checkpoint(ckpt_dir) > (read[-1] if read else 0):
+            if not read:
+                with pytest.raises(runs.UsageError) as refused:
+                    runs.train_experiment(module, workdir, [])
+            reader = train.Checkpointer(ckpt_dir, read_only=True)
+            state, data_state = reader.restore(template)
+            reader.close()
+            assert data_state == {"position": int(state.step)}
+            read.append(int(state.step))
+    assert proc.poll() is None, proc.stderr.read()[-2000:]
+    assert len(read) == 6 and read == sorted(read), read
+    message = str(refused.value)
+    assert f"is being trained by PID {proc.pid} on host {socket.gethostname()}" in message
+    assert "choose another --workdir" in message and "\n" not in message
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resume_at = newest_checkpoint(ckpt_dir) + 1
+    with caplog.at_level("INFO"):
+        state = runs.train_experiment(module, workdir, [f"--config.train.steps={resume_at}"])
+    assert int(state.step) == resume_at
+    assert f"Took over the lock of PID {proc.pid}" in caplog.text
