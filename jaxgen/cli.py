@@ -73,7 +73,7 @@ def cmd_eval(args, overrides):
 
 
 def cmd_export(args, overrides):
-    from jaxgen.bench.harness import environment
+    from jaxgen.train.provenance import environment
 
     if overrides:
         raise UsageError(f"{overrides[0].split('=')[0]}: export takes no --config options.")

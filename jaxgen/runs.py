@@ -253,8 +253,9 @@ def export_run(workdir, out_dir, step=None, environment=None):
     config.json of run `workdir`, the sampling weights of checkpoint `step` (None: the
     newest; EMA params and model state, no optimizer state) in weights.msgpack, every
     evaluation of the run (eval.json, eval/step_N/eval.json) and result.json: experiment,
-    seed, step, training seconds (the fit loop's log) and `environment` (commit, versions,
-    machine). `jaxgen sample` and `jaxgen summarize` read it as they read the run."""
+    seed, step, training seconds (the fit loop's log), the commits that trained it (run.json
+    holds their whole records) and `environment` (commit, versions, machine) of the export.
+    `jaxgen sample` and `jaxgen summarize` read it as they read the run."""
     import shutil
 
     import jax
@@ -279,12 +280,15 @@ def export_run(workdir, out_dir, step=None, environment=None):
     for f in evals:
         (out / f.relative_to(workdir)).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(f, out / f.relative_to(workdir))
+    trained_with = json.loads((out / "run.json").read_text()).get("trained_with", [])
     result = {
         "experiment": experiment,
         "seed": config.seed,
         "step": int(state.step),
         "train_seconds": train_seconds(Path(workdir) / "metrics.jsonl", config.data.batch_size),
         "evaluations": [str(f.relative_to(workdir)) for f in evals],
+        # the commits that trained it (a run recorded before run.json held them: none)
+        "trained_with_commits": [t.get("commit") for t in trained_with],
         **(environment or {}),
     }
     write_json(out / "result.json", result)

@@ -174,6 +174,9 @@ def test_an_exported_run_samples_as_the_run_and_summarizes(run_dir, tmp_path):
     record = json.loads((out / "result.json").read_text())
     assert record["experiment"] == "vae" and record["step"] == 6 and record["seed"] == 0
     assert record["train_seconds"] > 0 and record["versions"]["jax"] and record["commit"]
+    trained = json.loads((workdir / "run.json").read_text())["trained_with"]
+    assert len(trained) == 1 and record["trained_with_commits"] == [trained[0]["commit"]]
+    assert trained[0]["commit"] and trained[0]["versions"]["jax"]
     weights = msgpack_restore((out / "weights.msgpack").read_bytes())
     assert weights["step"] == 6 and set(weights) == {"step", "ema_params", "model_state"}
     samples = {}

@@ -24,14 +24,11 @@ implicit host <-> device copy inside the step raises.
 import contextlib
 import dataclasses
 import datetime
-import importlib.metadata
 import json
 import math
 import os
-import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -47,6 +44,7 @@ from jaxgen import data, train
 from jaxgen.bench import profile
 from jaxgen.bench.cases import CASES, PRECISIONS, get_case
 from jaxgen.models import conv
+from jaxgen.train.provenance import environment, usable_cpus
 
 # Peak dense FLOP/s per device {precision: FLOP/s}, matched by substring of device_kind
 # (first match wins). fp32 on GPU: TF32 tensor cores; TPU: bf16 passes.
@@ -92,66 +90,6 @@ def default_config():
 
 # ---------------------------------------------------------------------------------------------
 # Environment.
-
-
-def _version(package):
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _git(*args):
-    root = Path(__file__).resolve().parents[2]
-    try:
-        out = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()
-
-
-def _cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def usable_cpus():
-    """CPUs this process may run on (its affinity mask), else all."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count()
-
-
-def environment():
-    """Machine, commit and versions, for the JSON file."""
-    devices = jax.devices()
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "machine": {
-            "hostname": platform.node(),
-            "platform": platform.platform(),
-            "cpu": _cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "cpus_usable": usable_cpus(),
-            "backend": jax.default_backend(),
-            "devices": [d.device_kind for d in devices],
-            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        },
-        "commit": _git("rev-parse", "HEAD"),
-        "dirty": bool(status) if status is not None else None,
-        "versions": {
-            "python": platform.python_version(),
-            **{p: _version(p) for p in ("jax", "jaxlib", "flax", "optax", "numpy", "torch")},
-        },
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-    }
 
 
 class HostMemory:

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from jaxgen import runs
-from jaxgen.bench.harness import environment
 from jaxgen.files import read_json, write_atomic, write_json
+from jaxgen.train.provenance import environment
 from jaxgen.train.rundir import flatten
 
 

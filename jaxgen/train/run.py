@@ -17,6 +17,7 @@ from jax.sharding import PartitionSpec as P
 from jaxgen import data
 from jaxgen.train.loop import fit
 from jaxgen.train.precision import PRECISIONS
+from jaxgen.train.provenance import environment
 from jaxgen.train.rundir import check_compatible, run_lock, write_run_files
 from jaxgen.train.state import TrainState
 from jaxgen.train.step import build_step
@@ -120,7 +121,7 @@ def run_experiment(
 
         def record_run():  # once its checkpoint has read back: a refused run changes nothing
             if jax.process_index() == 0:
-                write_run_files(workdir, experiment, config)
+                write_run_files(workdir, experiment, config, environment())
 
         t = config.train
         return fit(

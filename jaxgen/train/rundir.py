@@ -14,7 +14,7 @@ from typing import Any
 
 import ml_collections
 
-from jaxgen.files import DamagedFileError, read_json, write_atomic
+from jaxgen.files import DamagedFileError, read_json, write_atomic, write_json
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +95,21 @@ def check_compatible(
 
 
 def write_run_files(
-    workdir: str | Path, experiment: str, config: ml_collections.ConfigDict
+    workdir: str | Path, experiment: str, config: ml_collections.ConfigDict, started: dict
 ) -> None:
-    """run.json {'experiment'} and config.json (the resolved config), written atomically."""
+    """config.json (the resolved config) and run.json {'experiment', 'trained_with': the
+    `started` records (provenance.environment(): commit, versions, machine) of every
+    process that trained the run, this one appended}, written atomically."""
+    workdir = Path(workdir)
     text = json.dumps(config.to_dict(), indent=2) + "\n"
-    write_atomic(Path(workdir) / "config.json", lambda p: Path(p).write_text(text))
-    meta = json.dumps({"experiment": experiment}) + "\n"
-    write_atomic(Path(workdir) / "run.json", lambda p: Path(p).write_text(meta))
+    write_atomic(workdir / "config.json", lambda p: Path(p).write_text(text))
+    try:
+        before = read_json(workdir / "run.json").get("trained_with", [])
+    except DamagedFileError:  # a new run
+        before = []
+    before = before if isinstance(before, list) else []
+    meta = {"experiment": experiment, "trained_with": [*before, started]}
+    write_json(workdir / "run.json", meta)
 
 
 def train_seconds(metrics_jsonl: str | Path, batch_size: int) -> float:

@@ -166,6 +166,8 @@ def test_sigterm_and_sigint_save_the_step_in_flight_then_resume_is_bit_identical
     steps = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").open()]
     assert steps == list(range(1, fault_worker.STEPS + 1))
     assert_same_as_uninterrupted(workdir, data_dir, tmp_path / "ref")
+    started = json.loads((workdir / "run.json").read_text())["trained_with"]
+    assert len(started) == len(plan)  # run.json records every process that trained
 
 
 def test_signal_handlers_are_restored_and_the_cli_reports_the_stop(data_dir, tmp_path, capsys):
