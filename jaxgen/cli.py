@@ -15,7 +15,6 @@ jaxgen summarize DIR [DIR ...] [--keys fid,recon_mse] [--out table.md]
 """
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -291,8 +290,7 @@ def split_args(p, sub, argv):
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("jaxgen").setLevel(logging.INFO)
+    runs.setup_process()
     p, sub = parser()
 
     def run():

@@ -27,6 +27,7 @@ import importlib
 import inspect
 import json
 import logging
+import os
 import pkgutil
 import sys
 from importlib.metadata import entry_points
@@ -34,6 +35,36 @@ from pathlib import Path
 
 EXPERIMENT_GROUP = "jaxgen.experiments"
 PRESET_OVERRIDE = "--config.preset="
+COMPILATION_CACHE = "JAXGEN_COMPILATION_CACHE"
+
+
+def compilation_cache_dir() -> str | None:
+    """Where the commands keep JAX's persistent compilation cache, so that a second run of a
+    program (a resumed or repeated training, sampling, evaluation) loads its compiled steps
+    instead of compiling them again: $JAXGEN_COMPILATION_CACHE, by default
+    $XDG_CACHE_HOME/jaxgen/jax (~/.cache/jaxgen/jax); empty turns it off. None as well when
+    JAX_COMPILATION_CACHE_DIR is set: JAX then uses that one itself. The cache is trusted
+    code: keep it in a directory only you can write."""
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return None
+    value = os.environ.get(COMPILATION_CACHE)
+    if value is None:
+        value = str(
+            Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jaxgen" / "jax"
+        )
+    return value or None
+
+
+def setup_process() -> None:
+    """What a jaxgen command does first: log jaxgen's progress and warnings, and use the
+    persistent compilation cache of compilation_cache_dir()."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("jaxgen").setLevel(logging.INFO)
+    path = compilation_cache_dir()
+    if path:
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", path)
 
 
 class UsageError(Exception):
@@ -370,8 +401,7 @@ def script_main(argv=None):
     experiment; `python experiments/NAME.py eval WORKDIR [--step N] [--config.eval.KEY=VALUE
     ...]` runs its own evaluation of a run."""
     module = sys.modules["__main__"]
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("jaxgen").setLevel(logging.INFO)
+    setup_process()
     argv = sys.argv[1:] if argv is None else argv
     name = experiment_name(module)
     p = argparse.ArgumentParser(prog=f"python {module.__file__}", description=module.__doc__)

@@ -1,12 +1,16 @@
-"""Test session set-up: 4 virtual CPU devices (so every test runs sharded) and a private
-TFDS data directory prepared once per session."""
+"""Test session set-up: 4 virtual CPU devices (so every test runs sharded), a private
+compilation cache and a private TFDS data directory prepared once per session."""
 
 import os
+import tempfile
 
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
 ).strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The commands' persistent compilation cache: one per test process (and the commands it
+# starts), never the user's ~/.cache.
+os.environ.setdefault("JAXGEN_COMPILATION_CACHE", tempfile.mkdtemp(prefix="jaxgen-xla-"))
 
 import pytest  # noqa: E402
 

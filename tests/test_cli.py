@@ -124,6 +124,40 @@ def test_bad_arguments_fail_with_one_line_and_touch_nothing(run_dir, tmp_path, a
     assert not (tmp_path / "runs").exists()
 
 
+def test_commands_keep_compiled_programs_in_the_cache_dir(run_dir, tmp_path):
+    """JAXGEN_COMPILATION_CACHE: the first `jaxgen sample` writes its compiled programs
+    there, the second loads them (JAX counts its cache hits) and draws the same samples;
+    an empty value turns the cache off."""
+    workdir, env = run_dir
+    cache = tmp_path / "xla"
+    env = {**env, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    hits = "import sys; from jaxgen import cli; from jax._src import monitoring; "
+    hits += "n = []; monitoring.register_event_listener(lambda e, **k: n.append(e)); "
+    hits += "cli.main(sys.argv[1:]); print('hits', n.count('/jax/compilation_cache/cache_hits'))"
+    samples = []
+    for i, path in enumerate((cache, cache, "")):
+        out = tmp_path / f"{i}.npz"
+        result = subprocess.run(
+            [sys.executable, "-c", hits, "sample", str(workdir), "--n", "8", "--out", str(out)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env, "JAXGEN_COMPILATION_CACHE": str(path)},
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        samples.append(np.load(out)["samples"])
+        n_hits = int(result.stdout.split("hits ")[1])
+        if i == 0:
+            assert n_hits == 0 and len(list(cache.rglob("*"))) > 0
+            files = sorted(cache.rglob("*"))
+        elif i == 1:
+            assert n_hits > 0 and sorted(cache.rglob("*")) == files
+        else:
+            assert n_hits == 0
+    np.testing.assert_array_equal(samples[0], samples[1])
+    np.testing.assert_array_equal(samples[0], samples[2])
+
+
 def test_help_lists_options_with_defaults():
     result = jaxgen("sample", "--help")
     assert result.returncode == 0
