@@ -26,6 +26,7 @@ from jaxgen.losses.autoregressive import (
     discretized_logistic_mixture_log_likelihood,
     pixel_bins,
 )
+from jaxgen.losses.contrastive import clip_logits, clip_loss
 from jaxgen.losses.diffusion import noise_prediction_loss
 from jaxgen.losses.divergences import (
     bernoulli_log_likelihood,
@@ -71,6 +72,8 @@ __all__ = [
     "beta_schedule",
     "bins_to_pixels",
     "categorical_log_likelihood",
+    "clip_logits",
+    "clip_loss",
     "codebook_perplexity",
     "content_loss",
     "cycle_consistency_loss",
