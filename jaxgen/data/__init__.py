@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from jaxgen.data import offline
+from jaxgen.data import captions, offline
 from jaxgen.data.pipeline import DATA_AXIS, BatchIterator, data_mesh, to_float
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -47,6 +47,8 @@ class DatasetSpec:
 
     def offline(self):
         """True when the data is on this machine (no download needed)."""
+        if self.name in CAPTIONED:
+            return DATASETS[CAPTIONED[self.name]].offline()
         if self.name == "digits":
             return True
         if self.name == "fashion_mnist":
@@ -63,8 +65,26 @@ DATASETS = {
         DatasetSpec("fashion_mnist", (28, 28, 1), 10, ("train", "test"), "Fashion-MNIST"),
         DatasetSpec("mnist", (28, 28, 1), 10, ("train", "test"), "MNIST (TFDS download)"),
         DatasetSpec("cifar10", (32, 32, 3), 10, ("train", "test"), "CIFAR-10 (TFDS download)"),
+        DatasetSpec(
+            "fashion_captions",
+            (32, 32, 3),
+            10,
+            ("train", "test", "held_out"),
+            "captioned, tinted, placed Fashion-MNIST garments (jaxgen.data.captions)",
+        ),
+        DatasetSpec(
+            "digits_captions",
+            (32, 32, 3),
+            10,
+            ("train", "test", "held_out"),
+            "the same over the 8x8 digits (tests)",
+        ),
     )
 }
+# Captioned datasets: made by jaxgen.data.captions from a source dataset, with seed
+# CAPTION_SEED (a fixed dataset, the same for every run); batches add 'tokens' [B, L].
+CAPTIONED = {"fashion_captions": "fashion_mnist", "digits_captions": "digits"}
+CAPTION_SEED = 0
 
 
 def dataset_spec(name):
@@ -134,13 +154,26 @@ def prepared_builder(name, data_dir=None):
     return builder
 
 
+@functools.lru_cache(maxsize=4)
+def load_captioned(name, split, data_dir=None):
+    """The captions.CaptionedSplit `split` of captioned dataset `name`: train from the
+    source's train split, test and held_out from its test split."""
+    source = CAPTIONED[name]
+    images, labels = load_split(source, "train" if split == "train" else "test", data_dir)
+    return captions.make_split(images, labels, split, CAPTION_SEED, source)
+
+
 @functools.lru_cache(maxsize=8)
 def load_split(name, split, data_dir=None):
     """(images [N, H, W, C] uint8, labels [N] int32) of a whole split, in TFDS's row order:
-    read with numpy where the dataset is offline (`data_dir` unused), else prepared by TFDS."""
+    read with numpy where the dataset is offline (`data_dir` unused), else prepared by TFDS;
+    a captioned dataset's images and classes."""
     spec = dataset_spec(name)
     if split not in spec.splits:
         raise ValueError(f"Dataset {name!r} has no split {split!r}; it has {spec.splits}.")
+    if name in CAPTIONED:
+        s = load_captioned(name, split, data_dir)
+        return s.image, s.item
     if spec.offline():
         images, labels = offline.read_split(name, split)
     else:
@@ -156,8 +189,15 @@ def load_split(name, split, data_dir=None):
 
 def load(name, split, batch_size, seed, *, mesh=None, data_dir=None, shuffle=True):
     """A BatchIterator over `name`/`split` with global batch `batch_size` on `mesh`
-    (default: all devices), shuffled each epoch from `seed`."""
+    (default: all devices), shuffled each epoch from `seed`; a captioned dataset's batches
+    add 'tokens' [B, L] (captions.Tokenizer) and its attributes 'colour', 'size',
+    'position' [B]."""
     images, labels = load_split(name, split, data_dir)
-    return BatchIterator(
-        images, labels, batch_size, seed, mesh if mesh is not None else data_mesh(), shuffle
-    )
+    extras = {}
+    if name in CAPTIONED:
+        s = load_captioned(name, split, data_dir)
+        tokenizer = captions.Tokenizer(CAPTIONED[name])
+        extras = {"tokens": np.stack([tokenizer.encode(c) for c in s.captions])}
+        extras |= {"colour": s.colour, "size": s.size, "position": s.position}
+    mesh = mesh if mesh is not None else data_mesh()
+    return BatchIterator(images, labels, batch_size, seed, mesh, shuffle, extras=extras)

@@ -50,8 +50,10 @@ def check_batch_size(batch_size, n_dev, num_examples=None):
 
 @dataclasses.dataclass
 class BatchIterator(Iterator):
-    """Infinite iterator of {'image': [B, H, W, C] float32 in [-1, 1], 'label': [B] int32}
-    global arrays sharded over the mesh's 'data' axis. State: {'position': batches served}."""
+    """Infinite iterator of {'image': [B, H, W, C] float32 in [-1, 1], 'label': [B] int32,
+    and each of `extras` (per-row arrays [N, ...], e.g. a caption's 'tokens'): its [B, ...]
+    rows} global arrays sharded over the mesh's 'data' axis. State: {'position': batches
+    served}."""
 
     images: np.ndarray  # [N, H, W, C] uint8
     labels: np.ndarray  # [N] int32
@@ -60,6 +62,7 @@ class BatchIterator(Iterator):
     mesh: Mesh
     shuffle: bool = True
     position: int = 0
+    extras: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         check_batch_size(self.batch_size, self.mesh.devices.size, len(self.images))
@@ -95,6 +98,7 @@ class BatchIterator(Iterator):
         return {
             "image": self.global_array(to_float(self.images[rows])),
             "label": self.global_array(self.labels[rows]),
+            **{k: self.global_array(v[rows]) for k, v in self.extras.items()},
         }
 
     def get_state(self):

@@ -74,3 +74,21 @@ def test_oracles_read_back_real_garments(garments):
     read = C.read_attributes(s.image)
     assert np.all(read["colour"] == s.colour) and np.all(read["position"] == s.position)
     assert np.mean(read["size"] == s.size) >= 0.99
+
+
+def test_load_serves_tokens_and_attributes_with_the_images():
+    """data.load of a captioned dataset: each batch row's tokens encode that row's caption
+    and its attributes are the generator's, on 4 devices."""
+    from jaxgen import data
+
+    it = data.load("digits_captions", "test", 8, seed=3)
+    split = data.load_captioned("digits_captions", "test")
+    tokenizer = C.Tokenizer("digits")
+    batch = next(it)
+    rows = it.indices(0)
+    for name in ("colour", "size", "position"):
+        np.testing.assert_array_equal(np.asarray(batch[name]), getattr(split, name)[rows])
+    np.testing.assert_array_equal(np.asarray(batch["label"]), split.item[rows])
+    for i, r in enumerate(rows):
+        assert tokenizer.decode(np.asarray(batch["tokens"][i])) == split.captions[r]
+    np.testing.assert_allclose(np.asarray(batch["image"]), data.to_float(split.image[rows]))
