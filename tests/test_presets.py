@@ -4,7 +4,6 @@ test mesh. Abstract evaluation only (jax.eval_shape, no compilation), so the `gp
 presets, which CI never trains, are checked for shape errors on a CPU in seconds."""
 
 import jax
-import jax.numpy as jnp
 import pytest
 
 from jaxgen import data, runs
@@ -34,11 +33,8 @@ def test_preset_builds_and_traces_a_step_and_samples(name, preset, monkeypatch):
     run.check_config(c, mesh.devices.size)
     state = jax.eval_shape(lambda: run.init_state(task, c, mesh))
     if task.images is None:  # the dataset's shape, nothing loaded
-        images = (c.data.batch_size, *data.dataset_spec(c.data.name).shape)
-        batch = {
-            "image": jax.ShapeDtypeStruct(images, jnp.float32),
-            "label": jax.ShapeDtypeStruct(images[:1], jnp.int32),
-        }
+        shapes = data.batch_shapes(c.data.name, c.data.batch_size)
+        batch = {k: jax.ShapeDtypeStruct(*v) for k, v in shapes.items()}
     else:  # the run's own batches of the task's images
         batch = next(run.task_batches(task, c, mesh))
     new_state, metrics = jax.eval_shape(step.build_step(task.step, mesh), state, batch)

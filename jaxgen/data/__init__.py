@@ -26,6 +26,7 @@ __all__ = [
     "DATASETS",
     "DATA_AXIS",
     "BatchIterator",
+    "batch_shapes",
     "data_mesh",
     "dataset_spec",
     "load",
@@ -85,6 +86,16 @@ DATASETS = {
 # CAPTION_SEED (a fixed dataset, the same for every run); batches add 'tokens' [B, L].
 CAPTIONED = {"fashion_captions": "fashion_mnist", "digits_captions": "digits"}
 CAPTION_SEED = 0
+
+
+def batch_shapes(name, batch_size):
+    """{key: (shape, dtype)} of the batches `load(name, ...)` serves, without loading it."""
+    spec = dataset_spec(name)
+    shapes = {"image": ((batch_size, *spec.shape), np.float32), "label": ((batch_size,), np.int32)}
+    if name in CAPTIONED:
+        shapes["tokens"] = ((batch_size, captions.Tokenizer().max_len), np.int32)
+        shapes |= {k: ((batch_size,), np.int32) for k in ("colour", "size", "position")}
+    return shapes
 
 
 def dataset_spec(name):

@@ -92,3 +92,7 @@ def test_load_serves_tokens_and_attributes_with_the_images():
     for i, r in enumerate(rows):
         assert tokenizer.decode(np.asarray(batch["tokens"][i])) == split.captions[r]
     np.testing.assert_allclose(np.asarray(batch["image"]), data.to_float(split.image[rows]))
+    shapes = data.batch_shapes("digits_captions", 8)
+    assert {k: (v.shape, v.dtype) for k, v in batch.items()} == {
+        k: (s, np.dtype(d)) for k, (s, d) in shapes.items()
+    }
