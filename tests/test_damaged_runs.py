@@ -49,6 +49,7 @@ RUN_FILES = (
     "config.json",
     "metrics.jsonl",
     "eval.json",
+    "eval/step_000004/eval.json",
     *(f"checkpoints/4/{f}" for f in CHECKPOINT_FILES),  # the newest checkpoint
     *(f"checkpoints/*/{f}" for f in CHECKPOINT_FILES),  # every checkpoint
 )
@@ -58,7 +59,7 @@ READS = {
     "train": lambda f: f in ("run.json", "config.json", "metrics.jsonl") or "checkpoints" in f,
     "sample": lambda f: f in ("run.json", "config.json") or "checkpoints" in f,
     "eval": lambda f: f in ("run.json", "config.json") or f.endswith(("/state/d/*", "/d/*")),
-    "summarize": lambda f: f in ("config.json", "eval.json"),
+    "summarize": lambda f: f in ("config.json", "eval.json", "eval/step_000004/eval.json"),
 }
 
 
@@ -71,12 +72,16 @@ def compiled_once(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory):
-    """A vae run of 4 steps with checkpoints 2 and 4 and a `jaxgen eval` eval.json, and
-    the samples `jaxgen sample --n 4` draws from each checkpoint."""
+    """A vae run of 4 steps with checkpoints 2 and 4, a `jaxgen eval` eval.json and an
+    experiment evaluation's eval/step_000004/eval.json, and the samples `jaxgen sample
+    --n 4` draws from each checkpoint."""
     root = tmp_path_factory.mktemp("damaged")
     run = root / "run_s0"
     cli.main(["train", "vae", "--workdir", str(run), *TRAIN])
     cli.main(["eval", str(run), "--n", "16", "--metrics", "fid"])
+    experiment_eval = run / "eval" / "step_000004" / "eval.json"  # as an experiment's eval writes
+    experiment_eval.parent.mkdir(parents=True)
+    shutil.copyfile(run / "eval.json", experiment_eval)
     samples = {}
     for step in (2, 4):
         out = root / f"{step}.npz"
@@ -158,7 +163,7 @@ def test_damaged_run(pristine, tmp_path, capsys, name, file, how):
     out, err = capsys.readouterr()
     assert "Traceback" not in err
     if status == 0:
-        assert recovers(name, file), f"{name} went on with {file} {how}:\n{out}{err}"
+        assert recovers(name, file, how), f"{name} went on with {file} {how}:\n{out}{err}"
         if name in ("train", "sample"):  # what a resumed run continues from is intact
             if name == "train":
                 cli.main(command("sample", run, tmp_path))
@@ -173,9 +178,15 @@ def test_damaged_run(pristine, tmp_path, capsys, name, file, how):
     assert tree_digest(run, exclude=("lock",)) == before
 
 
-def recovers(name, file):
-    """Whether `name` may go on with `file` damaged: train, sample and eval with a damaged
-    newest checkpoint (they read the previous one, or the newest if the damaged file is
-    not one a restore needs) or any checkpoint file a restore does not need; train with a
-    damaged metrics.jsonl, which it rewrites from the rows it can read."""
-    return file.startswith("checkpoints/") or (name, file) == ("train", "metrics.jsonl")
+def recovers(name, file, how):
+    """Whether `name` may go on with `file` damaged in way `how`: train, sample and eval
+    with a damaged newest checkpoint (they read the previous one, or the newest if the
+    damaged file is not one a restore needs) or any checkpoint file a restore does not
+    need; train with a damaged metrics.jsonl, which it rewrites from the rows it can read;
+    summarize without one of the two evaluations (it reads the one there is)."""
+    evaluation = file in ("eval.json", "eval/step_000004/eval.json")
+    return (
+        file.startswith("checkpoints/")
+        or (name, file) == ("train", "metrics.jsonl")
+        or (name == "summarize" and evaluation and how == "missing")
+    )
