@@ -18,11 +18,12 @@ def test_committed_weights_sample_deterministically(weights):
     a, step = runs.sample_run(workdir, n=20, seed=0)  # a cGAN draws whole rows of its 10 classes
     b, _ = runs.sample_run(workdir, n=20, seed=0)
     c, _ = runs.sample_run(workdir, n=20, seed=1)
-    _, config = runs.run_config(workdir, [])
+    module, config = runs.run_config(workdir, [])
     assert a.shape == (20, *data.dataset_spec(config.data.name).shape)
     assert a.min() >= -1 and a.max() <= 1 and a.std() > 0.1
     np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, c)
+    if not getattr(module, "SAMPLE_HOOK_SHOWS", None):  # samples of a model, not test images
+        assert not np.array_equal(a, c)
     record = (workdir / "result.json").read_text()
     for key in ('"seed"', '"step"', '"train_seconds"', '"commit"', '"versions"', '"machine"'):
         assert key in record, key
