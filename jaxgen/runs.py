@@ -337,9 +337,17 @@ def sample_run(workdir, n, seed, step=None, overrides=()):
     import jax
     import numpy as np
 
+    from jaxgen import train
+
     check_num_samples(n)
     overrides = [*overrides, f"--config.train.num_samples={n}"]
     _, task, state = restore_run(workdir, step, overrides)
+    if task.sample is None:
+        name = train.read_run(workdir)[0]
+        raise UsageError(
+            f"{name} draws no images (it is not a generative model); evaluate the run with "
+            f"`python experiments/{name}.py eval {workdir}`."
+        )
     images = np.asarray(jax.device_get(task.sample(state, jax.random.PRNGKey(seed))))
     return images, int(state.step)
 

@@ -15,6 +15,12 @@ RESULTS = sorted((Path(__file__).resolve().parents[1] / "results").glob("*/weigh
 @pytest.mark.parametrize("weights", RESULTS, ids=[w.parent.name for w in RESULTS])
 def test_committed_weights_sample_deterministically(weights):
     workdir = weights.parent
+    config, task, state = runs.restore_run(workdir)  # the weights load into the model
+    assert int(state.step) == config.train.steps
+    if task.sample is None:  # an encoder (clip): nothing to draw
+        with pytest.raises(runs.UsageError, match="draws no images"):
+            runs.sample_run(workdir, n=20, seed=0)
+        return
     a, step = runs.sample_run(workdir, n=20, seed=0)  # a cGAN draws whole rows of its 10 classes
     b, _ = runs.sample_run(workdir, n=20, seed=0)
     c, _ = runs.sample_run(workdir, n=20, seed=1)
