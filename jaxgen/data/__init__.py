@@ -66,26 +66,22 @@ DATASETS = {
         DatasetSpec("fashion_mnist", (28, 28, 1), 10, ("train", "test"), "Fashion-MNIST"),
         DatasetSpec("mnist", (28, 28, 1), 10, ("train", "test"), "MNIST (TFDS download)"),
         DatasetSpec("cifar10", (32, 32, 3), 10, ("train", "test"), "CIFAR-10 (TFDS download)"),
-        DatasetSpec(
-            "fashion_captions",
-            (32, 32, 3),
-            10,
-            ("train", "test", "held_out"),
-            "captioned, tinted, placed Fashion-MNIST garments (jaxgen.data.captions)",
-        ),
-        DatasetSpec(
-            "digits_captions",
-            (32, 32, 3),
-            10,
-            ("train", "test", "held_out"),
-            "the same over the 8x8 digits (tests)",
-        ),
     )
 }
 # Captioned datasets: made by jaxgen.data.captions from a source dataset, with seed
 # CAPTION_SEED (a fixed dataset, the same for every run); batches add 'tokens' [B, L].
 CAPTIONED = {"fashion_captions": "fashion_mnist", "digits_captions": "digits"}
 CAPTION_SEED = 0
+DATASETS |= {
+    name: DatasetSpec(
+        name,
+        (captions.SIDE, captions.SIDE, 3),
+        DATASETS[source].num_classes,
+        ("train", "test", "held_out"),
+        f"captioned, tinted, placed {DATASETS[source].description} (jaxgen.data.captions)",
+    )
+    for name, source in CAPTIONED.items()
+}
 
 
 def batch_shapes(name, batch_size):

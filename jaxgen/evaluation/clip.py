@@ -28,9 +28,9 @@ def normalise(x: np.ndarray) -> np.ndarray:
 def prompt_table(dataset: str) -> tuple[list[str], dict[str, np.ndarray]]:
     """(captions, {attribute: [P] value index}) of every attribute combination, template 0
     and the first phrasing of each position."""
-    counts = (10, len(captions.COLOURS), len(captions.SIZES), len(captions.POSITIONS))
-    combos = np.array(list(itertools.product(*map(range, counts))))
     words = captions.CLASS_WORDS[dataset]
+    counts = (len(words), len(captions.COLOURS), len(captions.SIZES), len(captions.POSITIONS))
+    combos = np.array(list(itertools.product(*map(range, counts))))
     texts = [captions.caption(words, *map(int, c), template=0, phrase=0) for c in combos]
     return texts, {a: combos[:, i] for i, a in enumerate(ATTRIBUTES)}
 
