@@ -1,5 +1,5 @@
 """Sample-quality and likelihood metrics: FID, KID, IS, precision/recall, bits/dim, mode
-coverage, and ``evaluate_samples``, which scores samples of an offline dataset with its
+coverage, SSIM, and ``evaluate_samples``, which scores samples of an offline dataset with its
 versioned classifier feature network.
 
 The statistics (``gaussian``, ``kid``, ``inception_score``, ``likelihood``, ``modes``,
@@ -49,6 +49,7 @@ _LAZY = {
     "knn_radii": "manifold",
     "manifold_coverage": "manifold",
     "precision_recall": "manifold",
+    "ssim": "similarity",
 }
 
 __all__ = [
