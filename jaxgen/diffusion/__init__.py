@@ -11,7 +11,14 @@ Samplers take a noise predictor ``eps_fn(x_t [B, ...], t [B]) -> eps_pred [B, ..
 one ``lax.scan`` over its steps, so a jitted sampler is a single compiled computation.
 """
 
-from jaxgen.diffusion.guidance import classifier_free_guidance, guided_eps_fn
+from jaxgen.diffusion.guidance import (
+    THRESHOLDS,
+    classifier_free_guidance,
+    dynamic_threshold,
+    guided_eps_fn,
+    static_threshold,
+    thresholded_eps_fn,
+)
 from jaxgen.diffusion.process import EpsFn, posterior_mean_variance, q_sample, v_target
 from jaxgen.diffusion.samplers import (
     ddim_sample,
@@ -37,6 +44,7 @@ __all__ = [
     "SCHEDULES",
     "EpsFn",
     "NoiseSchedule",
+    "THRESHOLDS",
     "classifier_free_guidance",
     "cosine_schedule",
     "ddim_sample",
@@ -45,6 +53,7 @@ __all__ = [
     "ddpm_sample",
     "ddpm_sigma_t",
     "ddpm_step",
+    "dynamic_threshold",
     "dpm_solver_2m_coefficients",
     "dpm_solver_2m_sample",
     "guided_eps_fn",
@@ -54,5 +63,7 @@ __all__ = [
     "posterior_mean_variance",
     "q_sample",
     "schedule_from_betas",
+    "static_threshold",
+    "thresholded_eps_fn",
     "v_target",
 ]

@@ -75,3 +75,48 @@ def guided_eps_fn(
         return classifier_free_guidance(eps_cond, eps_uncond, w)
 
     return eps_fn
+
+
+def static_threshold(x0: jax.Array) -> jax.Array:
+    """Static thresholding (Saharia et al. 2022, Imagen, sec. 2.3): x0 clipped to [-1, 1]."""
+    return jnp.clip(x0, -1.0, 1.0)
+
+
+def dynamic_threshold(x0: jax.Array, percentile: float = 99.5) -> jax.Array:
+    """Dynamic thresholding (Saharia et al. 2022, Imagen, sec. 2.3), per sample:
+
+        s = max(percentile p of |x0| over its pixels, 1),   x0 <- clip(x0, -s, s) / s,
+
+    so saturated predictions are pushed inwards instead of clipped flat; with every |x0| <= 1,
+    s = 1 and it is static thresholding. x0 [B, ...]; p in (0, 100]."""
+    if not 0.0 < percentile <= 100.0:
+        raise ValueError(f"dynamic_threshold: percentile must be in (0, 100], got {percentile}.")
+    flat = jnp.abs(x0).reshape(x0.shape[0], -1)
+    s = jnp.maximum(jnp.percentile(flat, percentile, axis=1), 1.0)
+    s = s.reshape((-1,) + (1,) * (x0.ndim - 1))
+    return jnp.clip(x0, -s, s) / s
+
+
+THRESHOLDS = {"none": None, "static": static_threshold, "dynamic": dynamic_threshold}
+
+
+def thresholded_eps_fn(
+    eps_fn: EpsFn,
+    alpha_bar_t: jax.Array,
+    threshold: Callable[[jax.Array], jax.Array],
+) -> EpsFn:
+    """The noise predictor whose data prediction is thresholded, for any sampler:
+
+        x0 = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t),   x0' = threshold(x0),
+        eps' = (x_t - sqrt(a_t) x0') / sqrt(1 - a_t)          (a_t = alpha_bar_t[t]),
+
+    so DDIM, DPM-Solver++ and ancestral steps move towards x0' (Imagen clips the x0 of every
+    step). alpha_bar_t: [T], the schedule's."""
+
+    def eps_thresholded(x_t, t):
+        shape = (-1,) + (1,) * (x_t.ndim - 1)
+        a = alpha_bar_t[t].reshape(shape)
+        x0 = (x_t - jnp.sqrt(1.0 - a) * eps_fn(x_t, t)) / jnp.sqrt(a)
+        return (x_t - jnp.sqrt(a) * threshold(x0)) / jnp.sqrt(1.0 - a)
+
+    return eps_thresholded

@@ -17,12 +17,14 @@ import jax.numpy as jnp
 
 from jaxgen import losses
 from jaxgen.diffusion import (
+    THRESHOLDS,
     EpsFn,
     NoiseSchedule,
     ddim_sample,
     ddpm_sample,
     dpm_solver_2m_sample,
     guided_eps_fn,
+    thresholded_eps_fn,
 )
 from jaxgen.models.types import Batch, ObjectiveOutput, PyTree
 
@@ -86,13 +88,16 @@ def reverse_process(
     eta: float,
     variance: str,
     trajectory: bool = False,
+    threshold: str = "none",
 ) -> Reverse:
     """The sampler named `sampler` on `schedule` as (eps_fn, x_T, key) -> x_0: "ddpm" is
     Algorithm 2 over all T steps with sigma_t^2 from `variance`; "ddim" takes `num_steps`
     steps with stochasticity `eta`; "dpm++2m" (DPM-Solver++(2M), deterministic: the key is
-    unused) takes `num_steps` steps; with `trajectory` -> (x_0, x after every step). The
-    options are checked now, by tracing the sampler once with a trivial predictor, rather
-    than at the first sample hook."""
+    unused) takes `num_steps` steps; with `trajectory` -> (x_0, x after every step).
+    `threshold` ("none", "static", "dynamic": diffusion.THRESHOLDS, Imagen's) is applied to
+    the data prediction of every step (``thresholded_eps_fn``). The options are checked now,
+    by tracing the sampler once with a trivial predictor, rather than at the first sample
+    hook."""
     samplers = {
         "ddpm": functools.partial(ddpm_sample, variance=variance, trajectory=trajectory),
         "ddim": functools.partial(ddim_sample, num_steps=num_steps, eta=eta, trajectory=trajectory),
@@ -102,8 +107,12 @@ def reverse_process(
     }
     if sampler not in samplers:
         raise ValueError(f"Unknown sampler {sampler!r}; choose one of {sorted(samplers)}.")
+    if threshold not in THRESHOLDS:
+        raise ValueError(f"Unknown threshold {threshold!r}; choose one of {sorted(THRESHOLDS)}.")
 
     def reverse(eps_fn, x_T, key):
+        if THRESHOLDS[threshold] is not None:
+            eps_fn = thresholded_eps_fn(eps_fn, schedule.alpha_bar_t, THRESHOLDS[threshold])
         return samplers[sampler](eps_fn, schedule, x_T, key)
 
     jax.eval_shape(functools.partial(reverse, lambda x_t, t: x_t), jnp.zeros(1), jax.random.key(0))
@@ -119,6 +128,7 @@ class SampleOptions(Protocol):
     eta: float
     variance: str
     guidance_w: float
+    threshold: str
 
 
 def configured_reverse(
@@ -133,6 +143,7 @@ def configured_reverse(
         eta=sample.eta,
         variance=sample.variance,
         trajectory=trajectory,
+        threshold=getattr(sample, "threshold", "none"),  # configs of runs before the option
     )
 
 

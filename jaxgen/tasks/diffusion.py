@@ -84,13 +84,15 @@ def base_config():
     c.loss = {"p_uncond": 0.0}  # label dropout of class-conditional models
     # "ddim" (num_steps, eta) is cheap on a CPU; "dpm++2m" (DPM-Solver++(2M), num_steps) is
     # deterministic and second order; "ddpm" runs all T steps (variance: "beta" or
-    # "posterior"). guidance_w: classifier-free guidance of conditional models.
+    # "posterior"). guidance_w: classifier-free guidance of conditional models. threshold:
+    # "none", "static" or "dynamic" (Imagen's) on each step's prediction of x_0.
     c.sample = {
         "sampler": "ddim",
         "num_steps": 50,
         "eta": 0.0,
         "variance": "beta",
         "guidance_w": 0.0,
+        "threshold": "none",
     }
     # Paper: Adam 2e-4, 5000 warmup steps, clip 1, EMA 0.9999 over 800k steps.
     c.train = train.train_config(

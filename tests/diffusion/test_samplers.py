@@ -20,10 +20,13 @@ from jaxgen.diffusion import (
     ddpm_step,
     dpm_solver_2m_coefficients,
     dpm_solver_2m_sample,
+    dynamic_threshold,
     guided_eps_fn,
     inpaint,
     make_schedule,
     posterior_mean_variance,
+    static_threshold,
+    thresholded_eps_fn,
 )
 
 from .helpers import main_while_loops, oracle, scan_lengths, squashing
@@ -355,3 +358,33 @@ def test_a_sampler_is_one_compiled_scan(sampler, length):
     fn = functools.partial(sampler, lambda x_t, t: jnp.tanh(x_t))
     assert scan_lengths(jax.make_jaxpr(fn)(LINEAR, X_T, KEY).jaxpr) == [length]
     assert main_while_loops(jax.jit(fn).lower(LINEAR, X_T, KEY)) == 1
+
+
+def test_dynamic_threshold_against_numpy():
+    x0 = 3.0 * np.asarray(jax.random.normal(jax.random.key(5), SHAPE))
+    s = np.maximum(np.percentile(np.abs(x0).reshape(4, -1), 99.5, axis=1), 1.0)[:, None, None, None]
+    np.testing.assert_allclose(dynamic_threshold(x0), np.clip(x0, -s, s) / s, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dynamic_threshold(X0), X0)  # inside [-1, 1]: s = 1, unchanged
+    np.testing.assert_allclose(static_threshold(x0), np.clip(x0, -1, 1))
+
+
+@pytest.mark.parametrize("threshold", [static_threshold, dynamic_threshold])
+def test_thresholded_sampling_ends_at_the_thresholded_prediction(threshold):
+    """With the oracle of a target outside [-1, 1], every step's data prediction is the
+    target thresholded, so deterministic DDIM ends there; inside [-1, 1] nothing changes."""
+    for target in (X0, 3.0 * X0):
+        eps_fn = thresholded_eps_fn(oracle(LINEAR, target), LINEAR.alpha_bar_t, threshold)
+        x_0 = jit_sampler(ddim_sample, eps_fn, num_steps=20)(LINEAR, X_T, KEY)
+        np.testing.assert_allclose(x_0, threshold(target), atol=1e-4)
+    assert float(jnp.abs(threshold(3.0 * X0)).max()) <= 1.0
+
+
+def test_reverse_process_applies_the_configured_threshold():
+    from jaxgen.models.diffusion import reverse_process
+
+    options = {"num_steps": 20, "eta": 0.0, "variance": "beta"}
+    reverse = reverse_process("ddim", LINEAR, **options, threshold="static")
+    x_0 = jax.jit(reverse, static_argnums=0)(oracle(LINEAR, 3.0 * X0), X_T, KEY)
+    np.testing.assert_allclose(x_0, np.clip(3.0 * X0, -1, 1), atol=1e-4)
+    with pytest.raises(ValueError, match="Unknown threshold 'clip'; choose one of"):
+        reverse_process("ddim", LINEAR, **options, threshold="clip")
