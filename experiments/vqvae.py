@@ -13,6 +13,8 @@ Presets (--config.preset=NAME selects get_config(NAME); other --config overrides
   quick  digits (2 x 2 codes per image), 64 codes, 3,000 steps (the default)
   cpu    fashion_mnist (7 x 7 codes), 128 codes, 12,000 steps
   gpu    fashion_mnist, wider conv stack, 256 codes, batch 128, 50,000 steps
+  captions  fashion_captions (32x32 RGB -> 8 x 8 codes), 128 codes, 6,000 steps: the
+            codes of `dalle`
 
 Run (the same as `jaxgen train vqvae`; the run directory defaults to runs/vqvae):
   python experiments/vqvae.py [--workdir DIR] [--config.preset=P] [--config.KEY=VALUE ...]
@@ -35,7 +37,18 @@ from jaxgen.evaluation import common, latent
 from jaxgen.models import autoencoder, vqvae
 from jaxgen.tasks import presets
 
-PRESETS = presets.fashion_mnist(cpu={"model.num_codes": 128}, gpu={"model.num_codes": 256})
+PRESETS = {
+    **presets.fashion_mnist(cpu={"model.num_codes": 128}, gpu={"model.num_codes": 256}),
+    # the codes of dalle's cpu preset: 32x32 RGB captioned garments -> 8 x 8 codes of 128
+    "captions": {
+        **presets.CPU,
+        "data.name": "fashion_captions",
+        "model.num_codes": 128,
+        "train.steps": 6000,
+        "train.checkpoint_every": 2000,
+        "train.sample_every": 2000,
+    },
+}
 
 
 def get_config(preset="quick"):

@@ -10,7 +10,7 @@ from jaxgen import data, runs
 from jaxgen.train import gan as gan_train
 from jaxgen.train import run, step
 
-NEEDS_A_RUN = {"latent_diffusion"}  # builds on a trained autoencoder (tests/diffusion)
+NEEDS_A_RUN = {"latent_diffusion", "dalle"}  # build on a trained first stage: tested elsewhere
 
 
 def experiment_presets():

@@ -239,6 +239,8 @@ class Tokenizer:
 
 def read_attributes(images: np.ndarray) -> dict[str, np.ndarray]:
     """{'colour', 'position', 'size'}: [N] int32 indices the oracles read from images
-    [N, 32, 32, 3] uint8 (generated ones too: how a text-to-image model is scored)."""
+    [N, 32, 32, 3] uint8 (generated ones too: how a text-to-image model is scored); -1 for
+    an image with no foreground (all black), which no caption describes."""
     oracles = {"colour": colour_of, "position": position_of, "size": size_of}
-    return {k: np.array([f(x) for x in images], np.int32) for k, f in oracles.items()}
+    read = lambda f, x: f(x) if x.max() > 0 else -1  # noqa: E731
+    return {k: np.array([read(f, x) for x in images], np.int32) for k, f in oracles.items()}

@@ -23,8 +23,10 @@ from jaxgen.losses.autoencoder import (
 from jaxgen.losses.autoregressive import (
     bins_to_pixels,
     categorical_log_likelihood,
+    dalle_loss,
     discretized_logistic_mixture_log_likelihood,
     pixel_bins,
+    token_cross_entropy,
 )
 from jaxgen.losses.contrastive import clip_logits, clip_loss
 from jaxgen.losses.diffusion import noise_prediction_loss
@@ -77,6 +79,7 @@ __all__ = [
     "codebook_perplexity",
     "content_loss",
     "cycle_consistency_loss",
+    "dalle_loss",
     "denoising_loss",
     "discretized_log_likelihood",
     "discretized_logistic_mixture_log_likelihood",
@@ -106,6 +109,7 @@ __all__ = [
     "reconstruction_mse",
     "reparameterize",
     "style_loss",
+    "token_cross_entropy",
     "total_variation",
     "uniform_dequantize",
     "vector_quantize",

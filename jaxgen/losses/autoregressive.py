@@ -1,4 +1,5 @@
-"""Per-pixel likelihoods of autoregressive image models over 8-bit data.
+"""Per-pixel likelihoods of autoregressive image models over 8-bit data, and the next-token
+cross-entropy of transformers over tokens (token_cross_entropy, DALL-E's dalle_loss).
 
 Images are in [-1, 1] on the grid x_k = -1 + 2k / (num_bins - 1), k = 0..num_bins-1 (uint8
 data mapped by x / 127.5 - 1). Every function returns [B] log-likelihoods in nats, summed
@@ -11,6 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from jaxgen.losses._checks import check_batched, check_same_shape, sum_per_example
 from jaxgen.losses.divergences import discretized_log_likelihood
@@ -122,3 +124,45 @@ def discretized_logistic_mixture_log_likelihood(
     ).reshape(means.shape)
     log_mix = jax.nn.log_softmax(logit_probs, axis=-1) + jnp.sum(log_p, axis=-1)  # [B,H,W,K]
     return sum_per_example(jax.nn.logsumexp(log_mix, axis=-1))
+
+
+def token_cross_entropy(
+    logits: jax.Array, targets: jax.Array, weights: jax.Array | None = None
+) -> jax.Array:
+    """[B] mean over the weighted places of -log softmax(l_bn)[y_bn]:
+    sum_n w_bn CE_bn / sum_n w_bn (w = 1 everywhere when None; rows of zero weight give 0).
+    logits [B, N, V], targets [B, N] int, weights [B, N]."""
+    check_batched("token_cross_entropy", "targets", targets, 2, "[B, N]")
+    if logits.shape[:-1] != targets.shape:
+        raise ValueError(
+            f"token_cross_entropy: logits shape {tuple(logits.shape)} must be targets shape "
+            f"{tuple(targets.shape)} plus one axis over the vocabulary"
+        )
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
+    w = jnp.ones_like(ce) if weights is None else weights.astype(ce.dtype)
+    return (ce * w).sum(axis=1) / jnp.maximum(w.sum(axis=1), 1.0)
+
+
+def dalle_loss(
+    text_logits: jax.Array | None,
+    text: jax.Array | None,
+    code_logits: jax.Array,
+    codes: jax.Array,
+    text_weight: float = 1 / 8,
+    pad: int = 0,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """DALL-E's loss (Ramesh et al. 2021, sec. 2.2), per example:
+
+        loss = w CE_text + (1 - w) CE_image     (w = 1/8 in the paper)
+        CE_text  = mean over i < L with t_(i+1) != pad of -log p(t_(i+1) | t_<=i)
+        CE_image = mean over m of -log p(c_m | t, c_<m)
+
+    text_logits [B, L, V] (place i predicts t_(i+1), the last place predicts nothing),
+    code_logits [B, M, K] (place m predicts c_m). Without text (None) loss = CE_image.
+    Returns ([B] loss, {'text': CE_text, 'image': CE_image}) in nats per token."""
+    image = token_cross_entropy(code_logits, codes)
+    if text is None:
+        return image, {"image": image}
+    targets = text[:, 1:]
+    words = token_cross_entropy(text_logits[:, :-1], targets, targets != pad)
+    return text_weight * words + (1 - text_weight) * image, {"text": words, "image": image}

@@ -133,3 +133,11 @@ def encode_indices(model: VQVAE, params: PyTree, model_state: PyTree, x: jax.Arr
     variables = {"params": params, **model_state}
     z_e = model.apply(variables, x, method=VQVAE.encode)
     return model.apply(variables, z_e, method=VQVAE.quantize).indices
+
+
+def decode_indices(
+    model: VQVAE, params: PyTree, model_state: PyTree, indices: jax.Array
+) -> jax.Array:
+    """Images [B, H, W, C] in [-1, 1] (clipped) of codes [B, h, w] int."""
+    variables = {"params": params, **model_state}
+    return jnp.clip(model.apply(variables, indices, method=VQVAE.decode_indices), -1.0, 1.0)

@@ -1,0 +1,114 @@
+"""Shared wiring of the text-to-image experiments: frozen stages restored from their run
+directories (a VQ-VAE, a CLIP) and the one evaluation of a model that draws images from
+captions (jaxgen.evaluation.text_to_image).
+
+The evaluation, on the first eval.num_examples captions of the `test` split and of the
+`held_out` compositions: one image per caption; attribute and full-caption accuracy; FID,
+KID and precision/recall against that split's images with the features of the classifier
+trained on the captioned images (fashion_captions_classifier); the CLIP score with the
+CLIP run eval.clip_run ('' to skip). The same scores of the real images of those captions
+are written beside them (`real_*`): the ceiling the oracles and CLIP allow.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgen import data, runs, train
+from jaxgen.data import captions
+from jaxgen.evaluation import common, text_to_image
+from jaxgen.metrics import evaluate
+from jaxgen.metrics.classifier import load_feature_net, net_outputs
+
+PICTURE_CAPTIONS = 8  # captions of the picture: the first 8 of the test split, 8 images each
+
+
+@functools.lru_cache(maxsize=4)  # a run's evaluation builds its task, then its own stages
+def restore_frozen(workdir: str, experiment: str, dataset: str):
+    """(model, EMA params, model_state) of run `workdir` of `experiment` (EMA weights, newest
+    checkpoint), as unsharded arrays (constants of any step, whatever its mesh); one clear error
+    when it is another experiment or dataset."""
+    name, _ = train.read_run(workdir)
+    if name != experiment:
+        raise ValueError(f"{workdir} is a {name} run; this needs a {experiment} run there.")
+    c, _, state = runs.restore_run(workdir)
+    if c.data.name != dataset:
+        raise ValueError(
+            f"The {experiment} run {workdir} was trained on {c.data.name}, this config has "
+            f"data.name={dataset}: use a {experiment} run of {dataset}."
+        )
+    weights = jax.tree.map(jnp.asarray, jax.device_get((state.ema_params, state.model_state)))
+    return runs.load_experiment(name).make_model(c), *weights
+
+
+def restore_clip(workdir: str, dataset: str) -> tuple[Callable, Callable]:
+    """(embed_images, embed_text), jitted, of the CLIP run `workdir`."""
+    model, params, _ = restore_frozen(workdir, "clip", dataset)
+    embed_images = jax.jit(lambda x: model.apply({"params": params}, x, method="encode_image"))
+    embed_text = jax.jit(lambda t: model.apply({"params": params}, t, method="encode_text"))
+    return embed_images, embed_text
+
+
+def caption_tokens(dataset: str, texts) -> np.ndarray:
+    """[N, L] int32 token ids of captions `texts` of captioned dataset `dataset`."""
+    tokenizer = captions.Tokenizer(data.CAPTIONED[dataset])
+    return np.stack([tokenizer.encode(t) for t in texts])
+
+
+def split_scores(images: np.ndarray, split, tokens, dataset: str, clip, batch_size: int):
+    """Scores of images [n, 32, 32, 3] uint8 drawn for the first n captions of `split`."""
+    n = len(images)
+    truth = {a: getattr(split, a)[:n] for a in text_to_image.ATTRIBUTES}
+    _, logits = net_outputs(load_feature_net(dataset).apply, images, batch_size)
+    scores = text_to_image.caption_accuracy(images, truth, logits)
+    if clip is not None:
+        embed_images, embed_text = clip
+        u = common.batched(embed_images, data.to_float(images), batch_size)
+        v = common.batched(embed_text, tokens, batch_size)
+        scores["clip_score"] = text_to_image.clip_score(u, v)
+    return scores
+
+
+def evaluate_text_to_image(
+    generate: Callable[[np.ndarray, jax.Array], jax.Array],
+    c,
+    out_dir,
+    step: int,
+) -> dict:
+    """eval.json (module doc) and captions.png of `generate(tokens [B, L], key) -> images
+    [B, 32, 32, 3] in [-1, 1]` -> out_dir. c: the run's config (data.name, eval block)."""
+    e, dataset = c.eval, c.data.name
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clip = restore_clip(e.clip_run, dataset) if e.clip_run else None
+    key = jax.random.PRNGKey(e.seed)
+    results = {"step": step, "clip_run": e.clip_run, "feature_net": f"{dataset}_classifier"}
+    for i, split_name in enumerate(("test", "held_out")):
+        s = data.load_captioned(dataset, split_name, c.data.get("data_dir"))
+        n = min(e.num_examples or len(s.captions), len(s.captions))
+        tokens = caption_tokens(dataset, s.captions[:n])
+        drawn = common.batched(generate, tokens, e.batch_size, jax.random.fold_in(key, i))
+        images = common.to_uint8(drawn)
+        scores = split_scores(images, s, tokens, dataset, clip, e.batch_size)
+        real = split_scores(s.image[:n], s, tokens, dataset, clip, e.batch_size)
+        scores |= {f"real_{k}": v for k, v in real.items()}
+        quality = evaluate.evaluate_samples(
+            images, dataset, ("fid", "kid", "pr"), split_name, seed=e.seed, batch_size=e.batch_size
+        )
+        scores |= {k.removesuffix(f"_{dataset}_classifier"): v for k, v in quality.items()
+                   if k.endswith("_classifier")}  # fmt: skip
+        suffix = "" if split_name == "test" else "_held_out"
+        results |= {f"{k}{suffix}": v for k, v in scores.items()}
+        results[f"num_examples{suffix}"] = n
+        if split_name == "test":
+            picture = np.repeat(tokens[:PICTURE_CAPTIONS], 8, axis=0)  # at the batch size
+            images = common.batched(generate, picture, e.batch_size, key)
+            common.save_grid(out_dir / "captions.png", images, ncol=8)
+            results["picture_captions"] = list(s.captions[:PICTURE_CAPTIONS])
+    return common.write_results(out_dir, results)
