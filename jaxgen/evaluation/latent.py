@@ -649,3 +649,32 @@ def evaluate_reconstructions(
         files["denoising"] = "denoising.png"
     header = {"dataset": dataset, "step": step, "num_params": num_params(params), "seed": seed}
     return write_results(out_dir, {**header, **results, "files": files})
+
+
+def pca_comparison(
+    decoder_kernel: np.ndarray, reconstruct_fn, train_images: np.ndarray, test_images: np.ndarray
+) -> dict:
+    """A linear autoencoder against PCA with as many components k (the rows of its decoder
+    kernel W_d [k, D]): the principal angles between the row space of W_d and the span of
+    the top-k eigenvectors of the training images' covariance (scipy.linalg.subspace_angles;
+    0 when the autoencoder has learned the principal subspace), and the test-set MSE per pixel
+    of reconstruct_fn (images -> unclipped reconstructions) beside PCA's, x_hat = mu + P_k
+    P_k^T (x - mu) with the training mean mu. Images [N, ...] float in [-1, 1]."""
+    import scipy.linalg
+
+    k = decoder_kernel.shape[0]
+    x = train_images.reshape(len(train_images), -1).astype(np.float64)
+    mu = x.mean(axis=0)
+    components = np.linalg.svd(x - mu, full_matrices=False)[2][:k].T  # [D, k]
+    angles = scipy.linalg.subspace_angles(np.asarray(decoder_kernel, np.float64).T, components)
+    t = test_images.reshape(len(test_images), -1).astype(np.float64)
+    pca = mu + (t - mu) @ components @ components.T
+    mse_pca = float(np.mean((pca - t) ** 2))
+    mse_ae = float(np.mean((np.asarray(reconstruct_fn(test_images)).reshape(t.shape) - t) ** 2))
+    return {
+        "principal_angle_max": float(angles.max()),
+        "principal_angle_mean": float(angles.mean()),
+        "mse_linear_ae": mse_ae,
+        "mse_pca": mse_pca,
+        "mse_ratio_ae_to_pca": mse_ae / mse_pca,
+    }

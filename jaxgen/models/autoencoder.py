@@ -1,5 +1,6 @@
-"""Convolutional autoencoder with a dense bottleneck, its (denoising) objective, and the
-comparison grids (input / reconstruction rows) the autoencoder family's sample hooks show."""
+"""Convolutional autoencoder with a dense bottleneck, the linear autoencoder of the lectures
+(which learns the PCA subspace), their (denoising) objective, and the comparison grids
+(input / reconstruction rows) the autoencoder family's sample hooks show."""
 
 import functools
 import math
@@ -43,6 +44,30 @@ class ConvAutoencoder(nn.Module):
         return self.decode(self.encode(x))
 
 
+class LinearAutoencoder(nn.Module):
+    """x -> z = W_e vec(x) + b_e [B, bottleneck] -> x_recon = W_d z + b_d, no activation.
+    Trained on the MSE, W_d spans the principal subspace of the data: the top `bottleneck`
+    eigenvectors of its covariance (Baldi & Hornik 1989), so it reconstructs as PCA does."""
+
+    image_shape: Sequence[int]
+    bottleneck: int = 32
+
+    def setup(self):
+        self.to_code = nn.Dense(self.bottleneck)
+        self.from_code = nn.Dense(math.prod(self.image_shape))
+
+    def encode(self, x: jax.Array) -> jax.Array:
+        """x [B, H, W, C] -> code [B, bottleneck]."""
+        return self.to_code(x.reshape(len(x), -1))
+
+    def decode(self, code: jax.Array) -> jax.Array:
+        """code [B, bottleneck] -> x_recon [B, H, W, C]."""
+        return self.from_code(code).reshape(len(code), *self.image_shape)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.decode(self.encode(x))
+
+
 def identity_corruption(x: jax.Array, key: jax.Array) -> jax.Array:
     """No corruption: the plain autoencoder."""
     del key
@@ -73,7 +98,7 @@ def make_corruption(corruption: str, noise_std: float = 0.5, mask_prob: float = 
 
 
 def objective(
-    model: ConvAutoencoder,
+    model: ConvAutoencoder | LinearAutoencoder,
     params: PyTree,
     model_state: PyTree,
     batch: Batch,
@@ -92,7 +117,9 @@ def objective(
     return jnp.mean(mse), ({"mse": jnp.mean(mse)}, model_state)
 
 
-def reconstruct(model: ConvAutoencoder, params: PyTree, x: jax.Array) -> jax.Array:
+def reconstruct(
+    model: ConvAutoencoder | LinearAutoencoder, params: PyTree, x: jax.Array
+) -> jax.Array:
     """Reconstructions [B, H, W, C] of x, clipped to [-1, 1]."""
     return jnp.clip(model.apply({"params": params}, x), -1.0, 1.0)
 

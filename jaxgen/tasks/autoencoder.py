@@ -33,10 +33,20 @@ def base_config():
 
 
 def make_model(c):
-    """The conv autoencoder of config c."""
+    """The autoencoder of config c: the conv one, or the linear one (model.linear)."""
     shape = data.dataset_spec(c.data.name).shape
     m = c.model
+    if m.get("linear"):
+        return autoencoder.LinearAutoencoder(shape, m.bottleneck)
     return autoencoder.ConvAutoencoder(shape, m.bottleneck, tuple(m.widths), m.upsample)
+
+
+def learning_rate(t):
+    """train block t's learning rate: constant, or with t.cosine_decay from t.learning_rate
+    to 0 at step t.steps (optax.cosine_decay_schedule)."""
+    if t.get("cosine_decay"):
+        return optax.cosine_decay_schedule(t.learning_rate, t.steps)
+    return t.learning_rate
 
 
 def make_task(c):
@@ -55,7 +65,7 @@ def make_task(c):
     )
     return train.Task(
         init=jax.jit(lambda key, x: (model.init(key, x)["params"], {})),
-        tx=optax.adam(c.train.learning_rate),
+        tx=optax.adam(learning_rate(c.train)),
         step=train.loss_step(functools.partial(autoencoder.objective, model, corrupt_fn=corrupt)),
         sample=lambda state, key: hook()(state.ema_params, key),
     )
