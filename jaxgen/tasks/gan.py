@@ -94,7 +94,8 @@ def make_gan(c):
 
 
 def make_task(c):
-    """The Task of config c: the GAN of `make_gan`, Adam for G and D, the sample hook of
+    """The Task of config c: the GAN of `make_gan`, c.optimizer's optimizers for G and D
+    (name: adam unless set; weight_clip: WGAN's critic clipping), the sample hook of
     c.sample.grid."""
     model = make_gan(c)
     label_fn = None
@@ -104,7 +105,14 @@ def make_task(c):
     o = c.optimizer
     return train.Task(
         init=gan_train.jit_init(lambda key, x: gan_train.init(model, key, x)),
-        tx=gan_train.optimizers("adam", o.g_learning_rate, o.d_learning_rate, b1=o.b1, b2=o.b2),
+        tx=gan_train.optimizers(
+            o.get("name", "adam"),
+            o.g_learning_rate,
+            o.d_learning_rate,
+            b1=o.b1,
+            b2=o.b2,
+            weight_clip=o.get("weight_clip", 0.0),
+        ),
         step=model.step(),
         sample=grids.sample_hook(
             model,

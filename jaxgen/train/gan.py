@@ -154,19 +154,26 @@ def optimizers(
     b2: float = 0.999,
     momentum: float = 0.5,
     clip_norm: float = 0.0,
+    weight_clip: float = 0.0,
 ) -> dict[str, optax.GradientTransformation]:
     """{'generator': ..., 'discriminator': ...}, the TrainState's `tx` of a GAN: "adam" (b1,
-    b2; Radford et al. 2016: lr 2e-4, b1 0.5; WGAN-GP: 1e-4, b1 0, b2 0.9) or "sgd" with
-    momentum (Goodfellow et al. 2014), after clipping each gradient to global norm
-    `clip_norm` if > 0 (`optim.clip`). The choice matters for the saturating loss: Adam
-    rescales its vanishing gradients back to unit step sizes, SGD lets them vanish."""
+    b2; Radford et al. 2016: lr 2e-4, b1 0.5; WGAN-GP: 1e-4, b1 0, b2 0.9), "rmsprop" (WGAN:
+    lr 5e-5) or "sgd" with momentum (Goodfellow et al. 2014), after clipping each gradient
+    to global norm `clip_norm` if > 0 (`optim.clip`); with `weight_clip` c > 0 every
+    discriminator weight is clipped to [-c, c] after each update (WGAN's critic,
+    `optim.clip_weights`). The choice matters for the saturating loss: Adam rescales its
+    vanishing gradients back to unit step sizes, SGD lets them vanish."""
     make = {
         "adam": lambda lr: optim.adam(lr, clip_norm, b1=b1, b2=b2),
+        "rmsprop": lambda lr: optax.chain(*optim.clip(clip_norm), optax.rmsprop(lr)),
         "sgd": lambda lr: optax.chain(*optim.clip(clip_norm), optax.sgd(lr, momentum=momentum)),
     }
     if name not in make:
         raise ValueError(f"Unknown optimizer {name!r}; use one of {', '.join(make)}.")
-    return {GENERATOR: make[name](g_learning_rate), DISCRIMINATOR: make[name](d_learning_rate)}
+    discriminator = make[name](d_learning_rate)
+    if weight_clip > 0:
+        discriminator = optax.chain(discriminator, optim.clip_weights(weight_clip))
+    return {GENERATOR: make[name](g_learning_rate), DISCRIMINATOR: discriminator}
 
 
 def adam(

@@ -1,7 +1,10 @@
-"""Optimizers of the experiments' configs: Adam after optional gradient clipping and warmup."""
+"""Optimizers of the experiments' configs: Adam after optional gradient clipping and warmup;
+WGAN's weight clipping."""
 
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import optax
 
 
@@ -22,3 +25,18 @@ def adam(
     if warmup_steps > 0:
         lr = optax.linear_schedule(0.0, learning_rate, warmup_steps)
     return optax.chain(*clip(grad_clip), optax.adam(lr, **kwargs))
+
+
+def clip_weights(c: float) -> optax.GradientTransformation:
+    """WGAN's weight clipping (Arjovsky et al. 2017, Algorithm 1, line 7), last in a chain:
+    w <- clip(w + u, -c, c), as the update u' = clip(w + u, -c, c) - w, so every parameter
+    stays in [-c, c] after each step. Needs the params (tx.update(g, state, params))."""
+    if c <= 0:
+        raise ValueError(f"weight clipping c={c} must be > 0.")
+
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError("clip_weights needs the params: call tx.update(grads, state, params).")
+        return jax.tree.map(lambda w, u: jnp.clip(w + u, -c, c) - w, params, updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)

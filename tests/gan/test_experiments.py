@@ -105,6 +105,31 @@ def test_k_discriminator_updates_per_generator_update_and_gradient_penalty(data_
         assert all(np.isfinite(v).all() for v in metrics.values()), metrics
 
 
+def test_wgan_clips_every_critic_weight_after_each_update(data_dir):
+    """WGAN (weight clipping, RMSProp, n_critic 5): after 2 steps every critic parameter is
+    in [-c, c] and some sit at the bound (clipping acted); the generator is not clipped."""
+    cfg = tiny_config("wgan", data_dir, **DCGAN_TINY)
+    c = cfg.optimizer.weight_clip
+    state, history = train_steps(load_experiment("wgan").make_task(cfg), cfg, 2)
+    critic = np.concatenate([x.ravel() for x in leaves(state.params[gan_train.DISCRIMINATOR])])
+    assert np.abs(critic).max() <= c + 1e-7 and np.isclose(np.abs(critic), c).sum() > 10
+    generator = np.concatenate([x.ravel() for x in leaves(state.params[gan_train.GENERATOR])])
+    assert np.abs(generator).max() > 10 * c
+    assert all(np.isfinite(v).all() for m in history for v in m.values())
+
+
+def test_clip_weights_update_lands_on_the_clipped_weights():
+    tx = train.optim.clip_weights(0.5)
+    w = {"a": np.array([0.2, -0.4, 0.45]), "b": np.array([[1.0]])}
+    u = {"a": np.array([0.1, -0.3, 0.0]), "b": np.array([[-0.2]])}
+    new, _ = tx.update(u, tx.init(w), w)
+    after = optax.apply_updates(w, new)
+    np.testing.assert_allclose(after["a"], [0.3, -0.5, 0.45])
+    np.testing.assert_allclose(after["b"], [[0.5]])
+    with pytest.raises(ValueError, match="needs the params"):
+        tx.update(u, tx.init(w))
+
+
 def test_demo_grids(data_dir):
     """Interpolation, latent arithmetic and multi-scale grids of an (untrained) MSG-GAN."""
     cfg = tiny_config("msggan", data_dir, **DCGAN_TINY)
