@@ -22,6 +22,7 @@ scale) and reconstructions.png.
 from jaxgen import runs, train
 from jaxgen.tasks import autoencoder
 
+SAMPLE_HOOK_SHOWS = "test images and their reconstructions"  # no prior to sample from
 PRESETS = autoencoder.PRESETS
 make_model = autoencoder.make_model
 make_task = autoencoder.make_task

@@ -24,6 +24,7 @@ themselves (noisy_mse) and of reconstructions of clean inputs (recon_mse)), deno
 from jaxgen import runs, train
 from jaxgen.tasks import autoencoder  # ae's model, task and evaluation; only the config differs
 
+SAMPLE_HOOK_SHOWS = "test images and their reconstructions"  # no prior to sample from
 PRESETS = autoencoder.PRESETS
 make_model = autoencoder.make_model
 make_task = autoencoder.make_task

@@ -23,6 +23,7 @@ from jaxgen import data, runs, train
 from jaxgen.evaluation import common, latent
 from jaxgen.tasks import autoencoder
 
+SAMPLE_HOOK_SHOWS = "test images and their reconstructions"  # no prior to sample from
 PRESETS = {
     "quick": {},
     "cpu": {

@@ -37,6 +37,7 @@ from jaxgen.evaluation import common, latent
 from jaxgen.models import autoencoder, vqvae
 from jaxgen.tasks import presets
 
+SAMPLE_HOOK_SHOWS = "test images and their reconstructions"  # no prior to sample from
 PRESETS = {
     **presets.fashion_mnist(cpu={"model.num_codes": 128}, gpu={"model.num_codes": 256}),
     # the codes of dalle's cpu preset: 32x32 RGB captioned garments -> 8 x 8 codes of 128
