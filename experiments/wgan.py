@@ -25,22 +25,7 @@ from jaxgen import runs, train
 from jaxgen.tasks import gan
 
 make_task = gan.make_task
-PRESETS = {
-    "quick": {"train.steps": 300, "train.checkpoint_every": 150, "train.sample_every": 50},
-    "digits": {},
-    "cpu": {
-        **gan.PRESETS["cpu"],
-        "train.steps": 3_000,
-        "train.checkpoint_every": 1_000,
-        "train.sample_every": 500,
-    },
-    "gpu": {
-        **gan.PRESETS["gpu"],
-        "train.steps": 20_000,
-        "train.checkpoint_every": 5_000,
-        "train.sample_every": 2_500,
-    },
-}
+PRESETS = gan.critic_presets(cpu_steps=3_000, gpu_steps=20_000)
 
 
 def get_config(preset="digits"):

@@ -24,22 +24,7 @@ from jaxgen.tasks import gan
 
 make_task = gan.make_task
 # 5 critic updates + GP per generator step: 3/20 of dcgan's steps (digits, cpu), 1/2 (gpu).
-PRESETS = {
-    "quick": {"train.steps": 300, "train.checkpoint_every": 150, "train.sample_every": 50},
-    "digits": {},
-    "cpu": {
-        **gan.PRESETS["cpu"],
-        "train.steps": 1_800,
-        "train.checkpoint_every": 600,
-        "train.sample_every": 300,
-    },
-    "gpu": {
-        **gan.PRESETS["gpu"],
-        "train.steps": 15_000,
-        "train.checkpoint_every": 7_500,
-        "train.sample_every": 2_500,
-    },
-}
+PRESETS = gan.critic_presets(cpu_steps=1_800, gpu_steps=15_000)
 
 
 def get_config(preset="digits"):

@@ -38,6 +38,25 @@ PRESETS = {
 }
 
 
+def critic_presets(cpu_steps: int, gpu_steps: int) -> dict:
+    """The presets of the Wasserstein critics (wgan, wgan_gp): dcgan's data and networks with
+    fewer generator steps (each runs n_critic = 5 critic updates), checkpoints every third
+    (cpu) or half (gpu) of the steps, pictures every sixth."""
+    return {
+        "quick": {"train.steps": 300, "train.checkpoint_every": 150, "train.sample_every": 50},
+        "digits": {},
+        **{
+            name: {
+                **PRESETS[name],
+                "train.steps": steps,
+                "train.checkpoint_every": steps // every,
+                "train.sample_every": steps // 6,
+            }
+            for name, steps, every in (("cpu", cpu_steps, 3), ("gpu", gpu_steps, 2))
+        },
+    }
+
+
 def base_config():
     """The DCGAN config (the digits preset) shared by dcgan, cgan, wgan_gp, sngan and msggan."""
     c = ml_collections.ConfigDict()
