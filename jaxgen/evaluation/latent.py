@@ -659,21 +659,29 @@ def pca_comparison(
     the top-k eigenvectors of the training images' covariance (scipy.linalg.subspace_angles;
     0 when the autoencoder has learned the principal subspace), and the test-set MSE per pixel
     of reconstruct_fn (images -> unclipped reconstructions) beside PCA's, x_hat = mu + P_k
-    P_k^T (x - mu) with the training mean mu. Images [N, ...] float in [-1, 1]."""
+    P_k^T (x - mu) with the training mean mu; and the relative eigengap after the k-th
+    eigenvalue, on which the last angle's convergence depends (a small gap leaves the k-th
+    direction nearly free to rotate into the (k+1)-th at almost no cost in MSE). Images
+    [N, ...] float in [-1, 1]."""
     import scipy.linalg
 
     k = decoder_kernel.shape[0]
     x = train_images.reshape(len(train_images), -1).astype(np.float64)
     mu = x.mean(axis=0)
-    components = np.linalg.svd(x - mu, full_matrices=False)[2][:k].T  # [D, k]
+    _, singular, vt = np.linalg.svd(x - mu, full_matrices=False)
+    components = vt[:k].T  # [D, k]
     angles = scipy.linalg.subspace_angles(np.asarray(decoder_kernel, np.float64).T, components)
     t = test_images.reshape(len(test_images), -1).astype(np.float64)
     pca = mu + (t - mu) @ components @ components.T
     mse_pca = float(np.mean((pca - t) ** 2))
     mse_ae = float(np.mean((np.asarray(reconstruct_fn(test_images)).reshape(t.shape) - t) ** 2))
+    eigenvalues = singular**2 / len(x)
     return {
         "principal_angle_max": float(angles.max()),
         "principal_angle_mean": float(angles.mean()),
+        "principal_angles": sorted(float(a) for a in angles),
+        # how well the subspace is defined: (lambda_k - lambda_(k+1)) / lambda_k
+        "eigengap": float((eigenvalues[k - 1] - eigenvalues[k]) / eigenvalues[k - 1]),
         "mse_linear_ae": mse_ae,
         "mse_pca": mse_pca,
         "mse_ratio_ae_to_pca": mse_ae / mse_pca,
