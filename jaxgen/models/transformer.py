@@ -35,17 +35,23 @@ class TransformerBlock(nn.Module):
     num_heads: int
     mlp_ratio: int = 4
     causal: bool = False
+    decode: bool = False  # one place per call, keys and values cached ('cache' collection)
 
     @nn.compact
     def __call__(
         self, x: jax.Array, context: jax.Array | None = None, mask: jax.Array | None = None
     ) -> jax.Array:
         """x [B, N, D]; context [B, M, D_c] or None; mask [B, 1, N, N] (True: may attend),
-        e.g. nn.make_attention_mask of a padding mask, combined with the causal one."""
-        if self.causal:
+        e.g. nn.make_attention_mask of a padding mask, combined with the causal one. With
+        `decode`, x is [B, 1, D], the next place, and attends to the cached places before
+        it and itself (flax's autoregressive cache; the first call, on a whole sequence,
+        only makes the empty cache)."""
+        if self.causal and not self.decode:
             causal = nn.make_causal_mask(jnp.ones(x.shape[:2], bool))
             mask = causal if mask is None else nn.combine_masks(mask, causal)
-        attention = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, name="self_attn")
+        attention = nn.MultiHeadDotProductAttention(
+            num_heads=self.num_heads, decode=self.decode, name="self_attn"
+        )
         h = nn.LayerNorm(name="ln_attn")(x)
         x = x + attention(h, h, mask=mask)
         if context is not None:
@@ -61,12 +67,15 @@ class Transformer(nn.Module):
     num_heads: int
     mlp_ratio: int = 4
     causal: bool = False
+    decode: bool = False
 
     @nn.compact
     def __call__(
         self, x: jax.Array, context: jax.Array | None = None, mask: jax.Array | None = None
     ) -> jax.Array:
         for i in range(self.depth):
-            block = TransformerBlock(self.num_heads, self.mlp_ratio, self.causal, name=f"block_{i}")
+            block = TransformerBlock(
+                self.num_heads, self.mlp_ratio, self.causal, self.decode, name=f"block_{i}"
+            )
             x = block(x, context, mask)
         return nn.LayerNorm(name="ln_final")(x)
