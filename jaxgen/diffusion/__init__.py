@@ -30,6 +30,7 @@ from jaxgen.diffusion.samplers import (
     dpm_solver_2m_coefficients,
     dpm_solver_2m_sample,
     inpaint,
+    sdedit,
 )
 from jaxgen.diffusion.schedules import (
     SCHEDULES,
@@ -63,6 +64,7 @@ __all__ = [
     "posterior_mean_variance",
     "q_sample",
     "schedule_from_betas",
+    "sdedit",
     "static_threshold",
     "thresholded_eps_fn",
     "v_target",

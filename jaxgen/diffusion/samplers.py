@@ -140,13 +140,17 @@ def ddpm_sample(
     return _run_chain(step, x_T, key, _reverse_indices(schedule), trajectory)
 
 
-def ddim_timesteps(T: int, num_steps: int) -> np.ndarray:
-    """DDIM's sub-sequence tau of the T indices: ``num_steps`` indices evenly spaced from T-1
-    (x_T) down to 0, rounded; [num_steps] int32 (Song et al. 2021, Sec. 4.2). With
-    num_steps = 1 the single step jumps from x_T to x_0."""
-    if not 1 <= num_steps <= T:
-        raise ValueError(f"DDIM num_steps must be in 1..T = 1..{T}, got {num_steps}.")
-    return np.round(np.linspace(T - 1, 0, num_steps)).astype(np.int32)
+def ddim_timesteps(T: int, num_steps: int, start: int | None = None) -> np.ndarray:
+    """DDIM's sub-sequence tau of the T indices: ``num_steps`` indices evenly spaced from
+    `start` (default T-1, x_T) down to 0, rounded; [num_steps] int32 (Song et al. 2021, Sec.
+    4.2). With num_steps = 1 the single step jumps from x_start to x_0."""
+    allowed = f"1..T = 1..{T}" if start is None else f"1..{start + 1} (from index {start})"
+    start = T - 1 if start is None else start
+    if not 0 <= start <= T - 1:
+        raise ValueError(f"DDIM start must be an index in 0..T-1 = 0..{T - 1}, got {start}.")
+    if not 1 <= num_steps <= start + 1:
+        raise ValueError(f"DDIM num_steps must be in {allowed}, got {num_steps}.")
+    return np.round(np.linspace(start, 0, num_steps)).astype(np.int32)
 
 
 def ddim_step(
@@ -199,10 +203,11 @@ def ddim_sample(
     num_steps: int,
     eta: float | jax.Array = 0.0,
     trajectory: bool = False,
+    start: int | None = None,
 ):
     """DDIM sampling (Song, Meng & Ermon 2021, "Denoising Diffusion Implicit Models"): the
     generalized reverse process of eq. 12 (``ddim_step``) along the sub-sequence
-    ``ddim_timesteps(T, num_steps)``, ending at x_0.
+    ``ddim_timesteps(T, num_steps, start)``, ending at x_0.
 
     Args:
       eps_fn: noise predictor (x_t [B, ...], t [B]) -> eps_pred [B, ...], trained on the T
@@ -213,6 +218,7 @@ def ddim_sample(
       num_steps: number of network evaluations, 1..T (static).
       eta: 0 (deterministic DDIM) to 1 (DDPM-like).
       trajectory: also return the x of every step (static).
+      start: the index x_T stands at (static; default T-1): SDEdit starts lower (``sdedit``).
 
     Returns:
       x_0: [B, ...] samples; with `trajectory`, (x_0, xs [S, B, ...]), xs[i] = x at index
@@ -220,13 +226,39 @@ def ddim_sample(
     """
     if isinstance(eta, int | float) and not 0.0 <= eta <= 1.0:
         raise ValueError(f"DDIM eta must be in [0, 1], got {eta}.")
-    tau = ddim_timesteps(schedule.num_steps, num_steps)  # [S]
+    tau = ddim_timesteps(schedule.num_steps, num_steps, start)  # [S]
     tau_prev = np.append(tau[1:], np.int32(-1))  # [S], -1 is x_0
 
     def step(x_t, t_and_prev, key):
         return ddim_step(eps_fn, schedule, x_t, *t_and_prev, key, eta)
 
     return _run_chain(step, x_T, key, (jnp.asarray(tau), jnp.asarray(tau_prev)), trajectory)
+
+
+def sdedit(
+    eps_fn: EpsFn,
+    schedule: NoiseSchedule,
+    x_input: jax.Array,
+    key: jax.Array,
+    strength: float,
+    num_steps: int,
+) -> jax.Array:
+    """SDEdit (Meng et al. 2022, "SDEdit: Guided Image Synthesis and Editing with Stochastic
+    Differential Equations"): image-to-image by noising, then denoising.
+
+        t0 = round(strength (T - 1)),
+        x_t0 = sqrt(alpha_bar_t0) x_input + sqrt(1 - alpha_bar_t0) eps   (q(x_t0 | x_input)),
+        x_0 = deterministic DDIM from t0 down to 0 in min(num_steps, t0 + 1) steps.
+
+    strength in [0, 1] (static): near 0 keeps the input (faithful), 1 starts from almost pure
+    noise (realistic, unrelated). x_input [B, ...] in the data's range; key: eps's."""
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"SDEdit strength must be in [0, 1], got {strength}.")
+    t0 = int(round(strength * (schedule.num_steps - 1)))
+    eps = jax.random.normal(key, x_input.shape, x_input.dtype)
+    x_t0 = q_sample(schedule, x_input, jnp.full(x_input.shape[:1], t0), eps)
+    steps = min(num_steps, t0 + 1)
+    return ddim_sample(eps_fn, schedule, x_t0, key, steps, eta=0.0, start=t0)
 
 
 def dpm_solver_2m_coefficients(

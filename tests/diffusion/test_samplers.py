@@ -25,6 +25,7 @@ from jaxgen.diffusion import (
     inpaint,
     make_schedule,
     posterior_mean_variance,
+    sdedit,
     static_threshold,
     thresholded_eps_fn,
 )
@@ -116,6 +117,11 @@ def test_ddim_timesteps():
     for bad in (0, 1001):
         with pytest.raises(ValueError, match=r"num_steps must be in 1..T = 1..1000"):
             ddim_timesteps(1000, bad)
+    np.testing.assert_array_equal(ddim_timesteps(1000, 3, start=10), [10, 5, 0])
+    with pytest.raises(ValueError, match=r"num_steps must be in 1..11 \(from index 10\)"):
+        ddim_timesteps(1000, 12, start=10)
+    with pytest.raises(ValueError, match=r"start must be an index in 0..T-1 = 0..999"):
+        ddim_timesteps(1000, 3, start=1000)
     with pytest.raises(ValueError, match="eta must be in"):
         ddim_sample(oracle(LINEAR, X0), LINEAR, X_T, KEY, num_steps=5, eta=1.5)
 
@@ -388,3 +394,23 @@ def test_reverse_process_applies_the_configured_threshold():
     np.testing.assert_allclose(x_0, np.clip(3.0 * X0, -1, 1), atol=1e-4)
     with pytest.raises(ValueError, match="Unknown threshold 'clip'; choose one of"):
         reverse_process("ddim", LINEAR, **options, threshold="clip")
+
+
+def test_sdedit_noises_to_t0_then_denoises_deterministically():
+    """With the oracle of a target, SDEdit ends at the target from any strength (the
+    deterministic DDIM chain from x_t0 follows the oracle); its start is q(x_t0 | x_input);
+    a strength outside [0, 1] is refused."""
+    target = -X0
+    for strength in (0.1, 0.5, 1.0):
+        x_0 = jax.jit(sdedit, static_argnums=(0, 4, 5))(
+            oracle(LINEAR, target), LINEAR, X0, KEY, strength, 10
+        )
+        np.testing.assert_allclose(x_0, target, atol=1e-4)
+    # the chain starts from q(x_t0 | x_input), t0 = round(s (T - 1)), eps from the key: a
+    # predictor of eps = 0 makes one DDIM step return x_t0 / sqrt(alpha_bar_t0)
+    t0 = round(0.3 * 999)
+    x_0 = sdedit(lambda x_t, t: jnp.zeros_like(x_t), LINEAR, X0, KEY, 0.3, 1)
+    a, eps = LINEAR.alpha_bar_t[t0], jax.random.normal(KEY, X0.shape)
+    np.testing.assert_allclose(x_0, X0 + jnp.sqrt((1 - a) / a) * eps, atol=1e-5)
+    with pytest.raises(ValueError, match="strength must be in"):
+        sdedit(oracle(LINEAR, target), LINEAR, X0, KEY, 1.5, 10)
