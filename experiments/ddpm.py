@@ -31,7 +31,10 @@ per step (median over metrics.jsonl); the pictures of eval.pictures: steps.png (
 sampler, the same x_T per column), forward.png (test images x_0 and x_t ~ q(x_t | x_0) at
 increasing t), trajectory.png (x_T, then x_t along one chain of the run's sampler per row)
 and inpainting.png (masked / inpainted / original rows; eval.inpaint_mask = right, bottom
-or center is the unknown region; RePaint with eval.inpaint_resample = U passes per step).
+or center is the unknown region; RePaint with eval.inpaint_resample = U passes per step);
+with 'sdedit' in eval.pictures, SDEdit's table (per strength of eval.sdedit_strengths: FID
+and mean squared distance to the input over eval.sdedit_num_examples test images) and
+sdedit.png (inputs, then a row per strength).
 """
 
 from jaxgen import runs, train

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.diffusion import NoiseSchedule, inpaint, q_sample
+from jaxgen.diffusion import NoiseSchedule, inpaint, q_sample, sdedit
 from jaxgen.evaluation import common
 from jaxgen.evaluation.common import Output, load_test_split, num_params, save_grid
 from jaxgen.metrics import evaluate_samples, load_feature_net
@@ -415,6 +415,48 @@ class InpaintingPicture:
         return Output({"inpainting": what}, files={"inpainting": "inpainting.png"})
 
 
+@dataclasses.dataclass(frozen=True)
+class SDEditTable:
+    """SDEdit (Meng et al. 2022) of the first `sdedit_num_examples` test images at each of
+    `sdedit_strengths` (``diffusion.sdedit``, DDIM of the run's num_steps): per strength the
+    FID of the edits against the test split (realism) and their mean squared distance to
+    the inputs per pixel on the [-1, 1] scale (faithfulness); sdedit.png: `num_rows` inputs
+    (first row), then one row of edits per strength."""
+
+    name: ClassVar[str] = "sdedit"
+    sdedit_strengths: Sequence[float] = (0.25, 0.5, 0.75, 1.0)
+    sdedit_num_examples: int = 1000
+    num_rows: int = 8
+    batch_size: int = 250
+
+    def check(self, m: TrainedDiffusion) -> None:
+        bad = [s for s in self.sdedit_strengths if not 0.0 <= s <= 1.0]
+        if bad or self.sdedit_num_examples < 2:
+            raise ValueError(
+                f"eval.sdedit_strengths {bad} must lie in [0, 1] and eval.sdedit_num_examples="
+                f"{self.sdedit_num_examples} be >= 2."
+            )
+
+    def __call__(self, m: TrainedDiffusion, key: jax.Array, out_dir: Path) -> Output:
+        images = m.test_images(self.sdedit_num_examples)
+        eps_fn = unconditional_eps_fn(m.model, m.params)
+        rows, table = [images[: self.num_rows]], []
+        for strength in self.sdedit_strengths:
+            edit = jax.jit(
+                lambda x, k, s=strength: jnp.clip(
+                    sdedit(eps_fn, m.schedule, x, k, s, m.sample.num_steps), -1, 1
+                )
+            )
+            edits = common.batched(edit, images, self.batch_size, key)
+            distance = float(np.mean((edits - images) ** 2))
+            scores, _ = m.score(edits, metrics=("fid",))
+            fid = next(v for k, v in scores.items() if k.startswith("fid_"))
+            table.append({"strength": strength, "fid": fid, "mse_to_input": distance})
+            rows.append(edits[: self.num_rows])
+        save_grid(out_dir / "sdedit.png", np.concatenate(rows), self.num_rows)
+        return Output({"sdedit": table}, files={"sdedit": "sdedit.png"})
+
+
 # ---------------------------------------------------------------------------------------
 # Run-level glue used by the experiments
 
@@ -473,10 +515,11 @@ def check_comparable(pixel, steps: StepsTable, num_steps: int, feature_net: str)
         )
 
 
-PIXEL_PICTURES = {  # pictures of pixel-space models only
+PIXEL_PICTURES = {  # pictures (and SDEdit's table) of pixel-space models only
     "forward": ForwardPicture,
     "trajectory": TrajectoryPicture,
     "inpainting": InpaintingPicture,
+    "sdedit": SDEditTable,
 }
 PICTURES = ("steps", *PIXEL_PICTURES, "guidance")
 
@@ -522,6 +565,7 @@ def evaluator_keys(seed: int) -> dict[str, jax.Array]:
         "forward": forward,
         "trajectory": trajectory,
         "inpainting": inpainting,
+        "sdedit": jax.random.fold_in(pictures, 3),  # added later: the others' keys unchanged
     }
 
 

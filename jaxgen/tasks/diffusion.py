@@ -111,6 +111,8 @@ def base_config():
         "num_frames": 10,  # columns of the forward-process and trajectory pictures
         "inpaint_mask": "right",  # the unknown region: right, bottom or center
         "inpaint_resample": 10,  # RePaint's U: denoising passes per step (1: replacement)
+        "sdedit_strengths": (0.25, 0.5, 0.75, 1.0),  # picture 'sdedit': SDEdit's table
+        "sdedit_num_examples": 1000,
     }
     return c
 

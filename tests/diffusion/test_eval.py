@@ -131,6 +131,9 @@ def cond_eval(ddpm_cond_run):
         "--config.eval.guidance_ws=(2.0,)",
         "--config.eval.ancestral_num_samples=12",
         "--config.eval.dpm_steps=(3,)",
+        "--config.eval.pictures=('steps','forward','trajectory','inpainting','guidance','sdedit')",
+        "--config.eval.sdedit_strengths=(0.0,1.0)",
+        "--config.eval.sdedit_num_examples=20",
     ]
     return workdir, load_experiment("ddpm_cond").evaluate(workdir, overrides=overrides)
 
@@ -158,8 +161,11 @@ def test_eval_entry_writes_the_tables_and_pictures(cond_eval):
     assert results["forward_t"] == [0, 34, 67, 100]  # the paper's t: x_0, then 3 of T = 100
     assert results["trajectory"] == "x_T, then x after steps [2, 4, 5] of ddim"  # 5 steps
     assert results["inpainting"] == "rows: masked (right), inpainted (RePaint, U = 10), original"
-    for name in ("steps", "forward", "trajectory", "inpainting", "guidance"):
+    for name in ("steps", "forward", "trajectory", "inpainting", "guidance", "sdedit"):
         assert (out / results["files"][name]).stat().st_size > 500
+    faithful, free = results["sdedit"]  # strength 0 keeps the inputs, 1 draws new images
+    assert faithful["mse_to_input"] < 0.01 < free["mse_to_input"]
+    assert faithful["fid"] > 0 and free["fid"] > 0
 
 
 def test_eval_errors_before_sampling(data_dir, tmp_path):
@@ -191,6 +197,8 @@ def test_eval_errors_before_sampling(data_dir, tmp_path):
         evaluate(inpaint_mask="top")
     with pytest.raises(ValueError, match="eval.inpaint_resample=0: RePaint's U counts"):
         evaluate(inpaint_resample=0)
+    with pytest.raises(ValueError, match=r"eval.sdedit_strengths \[1.5\] must lie in \[0, 1\]"):
+        evaluate(pictures=("sdedit",), sdedit_strengths=(0.5, 1.5))
     with pytest.raises(ValueError, match="batch_size=12 must be a multiple of the 10 classes"):
         evaluate(guidance_ws=(1.0,), batch_size=12)
     with pytest.raises(ValueError, match="Nothing to compare: set eval.ddim_steps"):
@@ -219,7 +227,7 @@ def test_evaluators_are_the_listed_tables_and_pictures_with_their_own_keys(data_
         e.InpaintingPicture(num_rows=3, inpaint_mask="right", inpaint_resample=2),
     ]
     keys = e.evaluator_keys(0)  # one key per evaluator, each a different stream
-    assert len({tuple(np.asarray(jax.random.key_data(k)).ravel()) for k in keys.values()}) == 5
+    assert len({tuple(np.asarray(jax.random.key_data(k)).ravel()) for k in keys.values()}) == 6
 
 
 def test_latent_diffusion_trains_decodes_and_compares(data_dir, tmp_path):
