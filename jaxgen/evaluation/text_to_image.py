@@ -2,8 +2,9 @@
 captioned dataset (jaxgen.data.captions).
 
 Attribute accuracy: colour, position and size read back by the dataset's exact oracles
-(captions.read_attributes), the item by the argmax of a classifier trained on the captioned
-images; full-caption accuracy = the fraction of images with all four right.
+(captions.read_attributes), the item by a classifier (the caller's: the source dataset's on
+the de-tinted, re-cropped garment); full-caption accuracy = the fraction of images with all
+four right.
 CLIP score (Hessel et al. 2021 with w = 100, as GLIDE and Imagen report it):
 100 * mean_i max(cos(u_i, v_i), 0) of the CLIP image embedding u_i of image i and the text
 embedding v_i of its caption.
@@ -19,13 +20,14 @@ ATTRIBUTES = ("item", "colour", "size", "position")
 
 
 def caption_accuracy(
-    images: np.ndarray, truth: dict[str, np.ndarray], item_logits: np.ndarray
+    images: np.ndarray, truth: dict[str, np.ndarray], items: np.ndarray
 ) -> dict[str, float]:
     """{'accuracy_<attribute>': ..., 'accuracy_caption': ...} of images [N, 32, 32, 3] uint8
-    drawn for captions with attributes `truth` ({attribute: [N] index}); item_logits [N, K]
-    of the item classifier. An image with no foreground gets every attribute wrong."""
+    drawn for captions with attributes `truth` ({attribute: [N] index}); items [N]: the item
+    classifier's class of each image. An image with no foreground gets every attribute
+    wrong (the oracles read -1; give it item -1)."""
     read = captions.read_attributes(images)
-    read["item"] = np.argmax(item_logits, axis=-1)
+    read["item"] = np.asarray(items)
     right = {a: read[a] == np.asarray(truth[a]) for a in ATTRIBUTES}
     scores = {f"accuracy_{a}": float(np.mean(r)) for a, r in right.items()}
     scores["accuracy_caption"] = float(np.mean(np.logical_and.reduce(list(right.values()))))

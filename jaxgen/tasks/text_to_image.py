@@ -3,7 +3,8 @@ directories (a VQ-VAE, a CLIP) and the one evaluation of a model that draws imag
 captions (jaxgen.evaluation.text_to_image).
 
 The evaluation, on the first eval.num_examples captions of the `test` split and of the
-`held_out` compositions: one image per caption; attribute and full-caption accuracy; FID,
+`held_out` compositions: one image per caption; attribute and full-caption accuracy (the
+item by ``read_items``); FID,
 KID and precision/recall against that split's images with the features of the classifier
 trained on the captioned images (fashion_captions_classifier); the CLIP score with the
 CLIP run eval.clip_run ('' to skip). The same scores of the real images of those captions
@@ -61,12 +62,28 @@ def caption_tokens(dataset: str, texts) -> np.ndarray:
     return np.stack([tokenizer.encode(t) for t in texts])
 
 
+def read_items(images: np.ndarray, dataset: str, batch_size: int) -> np.ndarray:
+    """[N] item class of images [N, 32, 32, 3] uint8 of captioned dataset `dataset`: the
+    source dataset's classifier on the de-tinted, re-cropped garment (captions.garment_of;
+    86.8% on real fashion_captions test images, above the 76.1% of the classifier trained
+    on the captioned images); -1 for a blank image."""
+    source = data.CAPTIONED[dataset]
+    side = data.dataset_spec(source).shape[0]
+    blank = images.reshape(len(images), -1).max(axis=1) == 0
+    crops = np.stack(
+        [np.zeros((side, side, 1), np.uint8) if b else captions.garment_of(x, side)
+         for x, b in zip(images, blank, strict=True)]
+    )  # fmt: skip
+    _, logits = net_outputs(load_feature_net(source).apply, crops, batch_size)
+    return np.where(blank, -1, np.argmax(logits, axis=-1))
+
+
 def split_scores(images: np.ndarray, split, tokens, dataset: str, clip, batch_size: int):
     """Scores of images [n, 32, 32, 3] uint8 drawn for the first n captions of `split`."""
     n = len(images)
     truth = {a: getattr(split, a)[:n] for a in text_to_image.ATTRIBUTES}
-    _, logits = net_outputs(load_feature_net(dataset).apply, images, batch_size)
-    scores = text_to_image.caption_accuracy(images, truth, logits)
+    items = read_items(images, dataset, batch_size)
+    scores = text_to_image.caption_accuracy(images, truth, items)
     if clip is not None:
         embed_images, embed_text = clip
         u = common.batched(embed_images, data.to_float(images), batch_size)
