@@ -284,8 +284,9 @@ def export_run(workdir, out_dir, step=None, environment=None):
     config.json of run `workdir`, the sampling weights of checkpoint `step` (None: the
     newest; EMA params and model state, no optimizer state) in weights.msgpack, every
     evaluation of the run (eval.json, eval/step_N/eval.json) and result.json: experiment,
-    seed, step, training seconds (the fit loop's log), the commits that trained it (run.json
-    holds their whole records) and `environment` (commit, versions, machine) of the export.
+    seed, step, training seconds (the fit loop's log; None without one), the commits that
+    trained it (run.json holds their whole records) and `environment` (commit, versions,
+    machine) of the export.
     `jaxgen sample` and `jaxgen summarize` read it as they read the run."""
     import shutil
 
@@ -312,11 +313,14 @@ def export_run(workdir, out_dir, step=None, environment=None):
         (out / f.relative_to(workdir)).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(f, out / f.relative_to(workdir))
     trained_with = json.loads((out / "run.json").read_text()).get("trained_with", [])
+    log = Path(workdir) / "metrics.jsonl"
     result = {
         "experiment": experiment,
         "seed": config.seed,
         "step": int(state.step),
-        "train_seconds": train_seconds(Path(workdir) / "metrics.jsonl", config.data.batch_size),
+        "train_seconds": (  # None when the run's training log is gone
+            train_seconds(log, config.data.batch_size) if log.is_file() else None
+        ),
         "evaluations": [str(f.relative_to(workdir)) for f in evals],
         # the commits that trained it (a run recorded before run.json held them: none)
         "trained_with_commits": [t.get("commit") for t in trained_with],

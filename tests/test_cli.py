@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -232,3 +233,8 @@ def test_an_exported_run_samples_as_the_run_and_summarizes(run_dir, tmp_path):
     np.testing.assert_array_equal(samples["export"], samples["again"])
     table = jaxgen("summarize", out, "--keys", "fid", env=env)
     assert table.returncode == 0 and "vae_tiny" in table.stdout, table.stderr[-2000:]
+    copy = tmp_path / "without_log"
+    shutil.copytree(workdir, copy, ignore=shutil.ignore_patterns("metrics.jsonl"))
+    result = jaxgen("export", copy, tmp_path / "exported", env=env)  # no training log: still
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "exported" / "result.json").read_text())["train_seconds"] is None
