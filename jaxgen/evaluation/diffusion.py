@@ -439,15 +439,17 @@ class SDEditTable:
 
     def __call__(self, m: TrainedDiffusion, key: jax.Array, out_dir: Path) -> Output:
         images = m.test_images(self.sdedit_num_examples)
-        eps_fn = unconditional_eps_fn(m.model, m.params)
+
+        @functools.partial(jax.jit, static_argnums=3)  # the weights an argument, not constants
+        def edit(params, x, key, strength):
+            eps_fn = unconditional_eps_fn(m.model, params)
+            return jnp.clip(sdedit(eps_fn, m.schedule, x, key, strength, m.sample.num_steps), -1, 1)
+
         rows, table = [images[: self.num_rows]], []
         for strength in self.sdedit_strengths:
-            edit = jax.jit(
-                lambda x, k, s=strength: jnp.clip(
-                    sdedit(eps_fn, m.schedule, x, k, s, m.sample.num_steps), -1, 1
-                )
+            edits = common.batched(
+                lambda x, k, s=strength: edit(m.params, x, k, s), images, self.batch_size, key
             )
-            edits = common.batched(edit, images, self.batch_size, key)
             distance = float(np.mean((edits - images) ** 2))
             scores, _ = m.score(edits, metrics=("fid",))
             fid = next(v for k, v in scores.items() if k.startswith("fid_"))
