@@ -27,8 +27,6 @@ captions, and captions.png (8 test captions, 8 images each). A prior (no text) i
 by `jaxgen eval DIR` like any unconditional model.
 """
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -88,13 +86,20 @@ def build(c):
     return model, encode, decode
 
 
+def image_sampler(model, decode, s):
+    """jit of (params, key, tokens [n, L] or None, n) -> n images: codes drawn by
+    dalle.sample_codes with s's temperature and top-k, decoded by the VQ-VAE; the weights
+    an argument, not constants of the compiled program."""
+
+    def draw(params, key, tokens, n):
+        return decode(dalle.sample_codes(model, params, key, tokens, n, s.temperature, s.top_k))
+
+    return jax.jit(draw, static_argnums=3)
+
+
 def make_task(c):
     model, encode, decode = build(c)
-    s = c.sample
-    draw = jax.jit(
-        functools.partial(dalle.sample_codes, model, temperature=s.temperature, top_k=s.top_k),
-        static_argnums=3,
-    )
+    draw = image_sampler(model, decode, c.sample)
     text = lambda batch: batch["tokens"] if model.text_len else None  # noqa: E731
 
     def init(key, images):
@@ -115,7 +120,7 @@ def make_task(c):
         if model.text_len:
             test = data.load_captioned(c.data.name, "test", c.data.get("data_dir"))
             tokens = text_to_image.caption_tokens(c.data.name, test.captions[:n])
-        return decode(draw(state.ema_params, key, tokens, n))
+        return draw(state.ema_params, key, tokens, n)
 
     o = c.optimizer
     schedule = optax.warmup_cosine_decay_schedule(
@@ -133,16 +138,14 @@ def evaluate(workdir, step=None, overrides=()):
         raise ValueError(
             f"{workdir} is a prior without text: score it with `jaxgen eval {workdir}`."
         )
-    s = c.sample
-    draw = jax.jit(
-        lambda tokens, key: decode(
-            dalle.sample_codes(
-                model, state.ema_params, key, tokens, tokens.shape[0], s.temperature, s.top_k
-            )
-        )
-    )
+    draw = image_sampler(model, decode, c.sample)
     out = common.eval_dir(workdir, state.step)
-    return text_to_image.evaluate_text_to_image(draw, c, out, int(state.step))
+    return text_to_image.evaluate_text_to_image(
+        lambda tokens, key: draw(state.ema_params, key, tokens, len(tokens)),
+        c,
+        out,
+        int(state.step),
+    )
 
 
 if __name__ == "__main__":
