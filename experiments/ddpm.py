@@ -34,7 +34,10 @@ and inpainting.png (masked / inpainted / original rows; eval.inpaint_mask = righ
 or center is the unknown region; RePaint with eval.inpaint_resample = U passes per step);
 with 'sdedit' in eval.pictures, SDEdit's table (per strength of eval.sdedit_strengths: FID
 and mean squared distance to the input over eval.sdedit_num_examples test images) and
-sdedit.png (inputs, then a row per strength).
+sdedit.png (inputs, then a row per strength); with 'bpd', the variational bound on the
+test NLL (Ho et al. 2020, eq. 5) in bits/dim over the first eval.bpd_num_examples test
+images (T network passes per image); with 'interpolation', interpolation.png (per row two
+test images' DDIM inversions interpolated spherically and decoded with DDIM).
 """
 
 from jaxgen import runs, train

@@ -87,7 +87,13 @@ def get_config(preset="digits"):
     c.autoencoder = {"workdir": "runs/vae", "scale_examples": 1000}
     c.mlp = {"width": 256, "depth": 3}  # the denoiser of a latent vector; `model`: of a grid
     pictures = ("num_rows", "num_frames", "inpaint_mask", "inpaint_resample")
-    for key in ("pictures", *pictures, "sdedit_strengths", "sdedit_num_examples"):
+    for key in (
+        "pictures",
+        *pictures,
+        "sdedit_strengths",
+        "sdedit_num_examples",
+        "bpd_num_examples",
+    ):
         del c.eval[key]  # the pixel-space pictures
     c.eval.pictures = ("steps",)
     c.eval.guidance_ws = (0.0, 0.5, 1.0, 2.0, 4.0)  # class-conditional models only

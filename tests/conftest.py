@@ -12,7 +12,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # starts), never the user's ~/.cache.
 os.environ.setdefault("JAXGEN_COMPILATION_CACHE", tempfile.mkdtemp(prefix="jaxgen-xla-"))
 
+import jax  # noqa: E402
 import pytest  # noqa: E402
+
+# In-process as well: tests build the same programs many times (a fresh jit of the same step
+# for each run, the same feature network in each score), and the persistent cache, keyed by
+# the program, turns each repeat, in either test process, into a read instead of a compile.
+jax.config.update("jax_compilation_cache_dir", os.environ["JAXGEN_COMPILATION_CACHE"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,15 @@ from jaxgen.diffusion.guidance import (
     static_threshold,
     thresholded_eps_fn,
 )
-from jaxgen.diffusion.process import EpsFn, posterior_mean_variance, q_sample, v_target
+from jaxgen.diffusion.process import (
+    EpsFn,
+    posterior_mean_variance,
+    q_sample,
+    reverse_mean,
+    v_target,
+)
 from jaxgen.diffusion.samplers import (
+    ddim_invert,
     ddim_sample,
     ddim_step,
     ddim_timesteps,
@@ -48,6 +55,7 @@ __all__ = [
     "THRESHOLDS",
     "classifier_free_guidance",
     "cosine_schedule",
+    "ddim_invert",
     "ddim_sample",
     "ddim_step",
     "ddim_timesteps",
@@ -63,6 +71,7 @@ __all__ = [
     "make_schedule",
     "posterior_mean_variance",
     "q_sample",
+    "reverse_mean",
     "schedule_from_betas",
     "sdedit",
     "static_threshold",

@@ -1,5 +1,6 @@
 """The forward process of Gaussian diffusion and what follows from it in closed form:
-q(x_t | x_0), the posterior q(x_{t-1} | x_t, x_0) and the velocity v (Ho et al. 2020;
+q(x_t | x_0), the posterior q(x_{t-1} | x_t, x_0), the reverse mean it implies for a noise
+prediction and the velocity v (Ho et al. 2020;
 Salimans & Ho 2022). Step indices t = 0..T-1 as in ``jaxgen.diffusion.schedules``.
 """
 
@@ -15,7 +16,7 @@ from jaxgen.diffusion.schedules import NoiseSchedule
 EpsFn = Callable[[jax.Array, jax.Array], jax.Array]  # (x_t [B, ...], t [B]) -> [B, ...]
 
 
-def _at(values: jax.Array, t: jax.Array, ndim: int) -> jax.Array:
+def at_index(values: jax.Array, t: jax.Array, ndim: int) -> jax.Array:
     """values[t] reshaped to [B, 1, ..., 1] to broadcast against [B, ...] arrays."""
     return values[t].reshape(t.shape + (1,) * (ndim - 1))
 
@@ -62,8 +63,8 @@ def q_sample(schedule: NoiseSchedule, x0: jax.Array, t: jax.Array, eps: jax.Arra
     """
     x0, t, eps = jnp.asarray(x0), jnp.asarray(t), jnp.asarray(eps)
     check_shapes("q_sample", t, x0=x0, eps=eps)
-    alpha_bar = _at(schedule.alpha_bar_t, t, x0.ndim)
-    one_minus_alpha_bar = _at(schedule.one_minus_alpha_bar_t, t, x0.ndim)
+    alpha_bar = at_index(schedule.alpha_bar_t, t, x0.ndim)
+    one_minus_alpha_bar = at_index(schedule.one_minus_alpha_bar_t, t, x0.ndim)
     return jnp.sqrt(alpha_bar) * x0 + jnp.sqrt(one_minus_alpha_bar) * eps
 
 
@@ -99,13 +100,38 @@ def posterior_mean_variance(
     coef_x0 = schedule.beta_t * jnp.sqrt(alpha_bar_prev) / one_minus  # [T]
     coef_xt = jnp.sqrt(schedule.alpha_t) * one_minus_prev / one_minus  # [T]
     ndim = x0.ndim
-    mean = _at(coef_x0, t, ndim) * x0 + _at(coef_xt, t, ndim) * x_t
+    mean = at_index(coef_x0, t, ndim) * x0 + at_index(coef_xt, t, ndim) * x_t
     shape = x_t.shape
     return (
         mean,
-        jnp.broadcast_to(_at(variance, t, ndim), shape),
-        jnp.broadcast_to(jnp.log(_at(clipped, t, ndim)), shape),
+        jnp.broadcast_to(at_index(variance, t, ndim), shape),
+        jnp.broadcast_to(jnp.log(at_index(clipped, t, ndim)), shape),
     )
+
+
+def reverse_mean(
+    schedule: NoiseSchedule, x_t: jax.Array, t: jax.Array, eps_pred: jax.Array
+) -> jax.Array:
+    """Mean of the reverse step p(x_{t-1} | x_t) from a noise prediction (Ho et al. 2020,
+    eq. 11): the posterior mean mu~_t at the x_0 that eps_pred implies,
+
+        mu_theta(x_t, t) = 1 / sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_pred).
+
+    Args:
+      schedule: the ``NoiseSchedule``.
+      x_t: [B, ...] the latent at index t.
+      t: [B] int step indices in 0..T-1.
+      eps_pred: [B, ...] the predicted noise.
+
+    Returns:
+      [B, ...] the mean of x_{t-1} (x_0 at index 0).
+    """
+    x_t, t, eps_pred = jnp.asarray(x_t), jnp.asarray(t), jnp.asarray(eps_pred)
+    check_shapes("reverse_mean", t, x_t=x_t, eps_pred=eps_pred)
+    ndim = x_t.ndim
+    beta, alpha = at_index(schedule.beta_t, t, ndim), at_index(schedule.alpha_t, t, ndim)
+    one_minus_alpha_bar = at_index(schedule.one_minus_alpha_bar_t, t, ndim)  # precise near t = 1
+    return (x_t - beta / jnp.sqrt(one_minus_alpha_bar) * eps_pred) / jnp.sqrt(alpha)
 
 
 def v_target(schedule: NoiseSchedule, x0: jax.Array, t: jax.Array, eps: jax.Array) -> jax.Array:
@@ -124,6 +150,6 @@ def v_target(schedule: NoiseSchedule, x0: jax.Array, t: jax.Array, eps: jax.Arra
     """
     x0, t, eps = jnp.asarray(x0), jnp.asarray(t), jnp.asarray(eps)
     check_shapes("v_target", t, x0=x0, eps=eps)
-    alpha_bar = _at(schedule.alpha_bar_t, t, x0.ndim)
-    one_minus_alpha_bar = _at(schedule.one_minus_alpha_bar_t, t, x0.ndim)
+    alpha_bar = at_index(schedule.alpha_bar_t, t, x0.ndim)
+    one_minus_alpha_bar = at_index(schedule.one_minus_alpha_bar_t, t, x0.ndim)
     return jnp.sqrt(alpha_bar) * eps - jnp.sqrt(one_minus_alpha_bar) * x0

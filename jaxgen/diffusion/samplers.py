@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxgen.diffusion.process import EpsFn, posterior_mean_variance, q_sample
+from jaxgen.diffusion.process import EpsFn, posterior_mean_variance, q_sample, reverse_mean
 from jaxgen.diffusion.schedules import NoiseSchedule
 
 
@@ -95,10 +95,8 @@ def ddpm_step(
     Returns:
       x_{t-1}: [B, ...].
     """
-    eps_pred = eps_fn(x_t, _step_indices(t, x_t))
-    beta_t, alpha_t = schedule.beta_t[t], schedule.alpha_t[t]
-    one_minus_alpha_bar_t = schedule.one_minus_alpha_bar_t[t]  # precise near t = 1
-    mean = (x_t - beta_t / jnp.sqrt(one_minus_alpha_bar_t) * eps_pred) / jnp.sqrt(alpha_t)
+    t_b = _step_indices(t, x_t)
+    mean = reverse_mean(schedule, x_t, t_b, eps_fn(x_t, t_b))
     z = jax.random.normal(key, x_t.shape, x_t.dtype)
     return mean + jnp.where(t > 0, sigma_t, 0.0) * z
 
@@ -233,6 +231,46 @@ def ddim_sample(
         return ddim_step(eps_fn, schedule, x_t, *t_and_prev, key, eta)
 
     return _run_chain(step, x_T, key, (jnp.asarray(tau), jnp.asarray(tau_prev)), trajectory)
+
+
+def ddim_invert(
+    eps_fn: EpsFn, schedule: NoiseSchedule, x_0: jax.Array, num_steps: int
+) -> jax.Array:
+    """DDIM inversion: the deterministic DDIM update (eta = 0) run from x_0 up to x_T along
+    ``ddim_timesteps(T, num_steps)`` in reverse (Song et al. 2021, Sec. 4.3; Dhariwal &
+    Nichol 2021, App. F), with the noise predicted at the known point:
+
+        eps = eps_theta(x_prev, t),
+        x_t = sqrt(alpha_bar_t) (x_prev - sqrt(1 - alpha_bar_prev) eps) / sqrt(alpha_bar_prev)
+              + sqrt(1 - alpha_bar_t) eps,
+
+    each step the inverse of ``ddim_step`` from t to t_prev where eps_theta(x_t, t) =
+    eps_theta(x_prev, t), so ``ddim_sample`` of the result returns x_0 up to how much the
+    prediction moves along one step (exactly when it does not depend on x).
+
+    Args:
+      eps_fn, schedule: as in ``ddim_sample``.
+      x_0: [B, ...] data.
+      num_steps: network evaluations, 1..T (static).
+
+    Returns:
+      x_T: [B, ...] the latent DDIM would decode back to about x_0.
+    """
+    tau = ddim_timesteps(schedule.num_steps, num_steps)[::-1]  # [S], up to T-1
+    tau_prev = np.insert(tau[:-1], 0, np.int32(-1))  # [S], -1 is x_0
+
+    def step(x_prev, t_and_prev):
+        t, t_prev = t_and_prev
+        eps = eps_fn(x_prev, _step_indices(t, x_prev))
+        prev = jnp.maximum(t_prev, 0)
+        alpha_bar_prev = jnp.where(t_prev >= 0, schedule.alpha_bar_t[prev], 1.0)
+        one_minus_prev = jnp.where(t_prev >= 0, schedule.one_minus_alpha_bar_t[prev], 0.0)
+        x0_pred = (x_prev - jnp.sqrt(one_minus_prev) * eps) / jnp.sqrt(alpha_bar_prev)
+        x_t = jnp.sqrt(schedule.alpha_bar_t[t]) * x0_pred
+        return x_t + jnp.sqrt(schedule.one_minus_alpha_bar_t[t]) * eps, None
+
+    steps = (jnp.asarray(tau.copy()), jnp.asarray(tau_prev))
+    return lax.scan(step, x_0, steps)[0]
 
 
 def sdedit(

@@ -37,10 +37,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.diffusion import NoiseSchedule, inpaint, q_sample, sdedit
+from jaxgen import losses
+from jaxgen.diffusion import NoiseSchedule, ddim_invert, ddim_sample, inpaint, q_sample, sdedit
 from jaxgen.evaluation import common
 from jaxgen.evaluation.common import Output, load_test_split, num_params, save_grid
-from jaxgen.metrics import evaluate_samples, load_feature_net
+from jaxgen.evaluation.grids import slerp
+from jaxgen.evaluation.likelihood import nll_metrics
+from jaxgen.metrics import SCALE_8BIT, evaluate_samples, load_feature_net
 from jaxgen.models import diffusion
 
 DEFAULT_METRICS = ("fid", "pr", "modes")
@@ -459,6 +462,74 @@ class SDEditTable:
         return Output({"sdedit": table}, files={"sdedit": "sdedit.png"})
 
 
+@dataclasses.dataclass(frozen=True)
+class BoundTable:
+    """The DDPM variational bound (``losses.variational_bound``: Ho et al. 2020, eq. 5, the
+    discretized Gaussian decoder, the run's sampler variance) on the first
+    `bpd_num_examples` test images, one draw of x_t per index and image: the bound on the
+    test NLL in nats and bits/dim with standard errors over the images, and its three parts
+    in bits/dim (prior L_T, the sum of L_{t-1}, decoder L_0). T network evaluations per
+    image; a class-conditional model is scored unconditionally (the learned empty class)."""
+
+    name: ClassVar[str] = "bpd"
+    bpd_num_examples: int = 1000
+    batch_size: int = 500
+
+    def check(self, m: TrainedDiffusion) -> None:
+        if self.bpd_num_examples < 2:
+            raise ValueError(f"eval.bpd_num_examples={self.bpd_num_examples} must be >= 2.")
+
+    def __call__(self, m: TrainedDiffusion, key: jax.Array, out_dir: Path) -> Output:
+        images = m.test_images(self.bpd_num_examples)
+
+        @jax.jit  # the weights an argument, not constants
+        def bound(params, x, key):
+            eps_fn = unconditional_eps_fn(m.model, params)
+            return losses.variational_bound(m.schedule, eps_fn, x, key, m.sample.variance)
+
+        nats, terms = common.batched(
+            lambda x, k: bound(m.params, x, k), images, self.batch_size, key
+        )
+        dims = int(np.prod(images.shape[1:]))
+        results = {"bpd_num_examples": len(images)}
+        results |= nll_metrics(-nats, dims, SCALE_8BIT)
+        results |= {f"bpd_{k}": float(np.mean(v) / (dims * np.log(2))) for k, v in terms.items()}
+        return Output(results, labels={"test_bpd": "test bits/dim (variational bound)"})
+
+
+@dataclasses.dataclass(frozen=True)
+class InterpolationPicture:
+    """interpolation.png: `num_rows` pairs of test images (i, num_rows + i), each row the
+    first image, ``ddim_sample`` of `num_frames` spherical interpolations (``slerp``, t from
+    0 to 1) between the two images' DDIM inversions (``ddim_invert``, the run's num_steps),
+    and the second image; the first and last decoded frames are the reconstructions."""
+
+    name: ClassVar[str] = "interpolation"
+    num_rows: int = 8
+    num_frames: int = 10
+
+    def check(self, m: TrainedDiffusion) -> None:
+        pass
+
+    def __call__(self, m: TrainedDiffusion, key: jax.Array, out_dir: Path) -> Output:
+        images = jnp.asarray(m.test_images(2 * self.num_rows))
+        a, b = images[: self.num_rows], images[self.num_rows :]
+        steps, n, frames = m.sample.num_steps, self.num_rows, self.num_frames
+
+        @jax.jit
+        def rows(params, a, b):
+            eps_fn = unconditional_eps_fn(m.model, params)
+            z_a, z_b = (ddim_invert(eps_fn, m.schedule, x, steps).reshape(n, 1, -1) for x in (a, b))
+            t = jnp.linspace(0.0, 1.0, frames).reshape(1, frames, 1)
+            z = slerp(z_a, z_b, t).reshape(n * frames, *a.shape[1:])
+            x = ddim_sample(eps_fn, m.schedule, z, key, steps).reshape(n, frames, *a.shape[1:])
+            return jnp.concatenate([a[:, None], jnp.clip(x, -1, 1), b[:, None]], axis=1)
+
+        grid = np.asarray(rows(m.params, a, b)).reshape(-1, *a.shape[1:])
+        save_grid(out_dir / "interpolation.png", grid, frames + 2)
+        return Output(files={"interpolation": "interpolation.png"})
+
+
 # ---------------------------------------------------------------------------------------
 # Run-level glue used by the experiments
 
@@ -522,6 +593,8 @@ PIXEL_PICTURES = {  # pictures (and SDEdit's table) of pixel-space models only
     "trajectory": TrajectoryPicture,
     "inpainting": InpaintingPicture,
     "sdedit": SDEditTable,
+    "bpd": BoundTable,
+    "interpolation": InterpolationPicture,
 }
 PICTURES = ("steps", *PIXEL_PICTURES, "guidance")
 
@@ -567,7 +640,10 @@ def evaluator_keys(seed: int) -> dict[str, jax.Array]:
         "forward": forward,
         "trajectory": trajectory,
         "inpainting": inpainting,
-        "sdedit": jax.random.fold_in(pictures, 3),  # added later: the others' keys unchanged
+        # added later, each from its own fold: the others' keys unchanged
+        "sdedit": jax.random.fold_in(pictures, 3),
+        "bpd": jax.random.fold_in(pictures, 4),
+        "interpolation": jax.random.fold_in(pictures, 5),
     }
 
 

@@ -29,7 +29,12 @@ from jaxgen.losses.autoregressive import (
     token_cross_entropy,
 )
 from jaxgen.losses.contrastive import clip_logits, clip_loss
-from jaxgen.losses.diffusion import noise_prediction_loss
+from jaxgen.losses.diffusion import (
+    noise_prediction_loss,
+    reverse_log_variance,
+    variational_bound,
+    variational_bound_term,
+)
 from jaxgen.losses.divergences import (
     bernoulli_log_likelihood,
     discretized_log_likelihood,
@@ -108,10 +113,13 @@ __all__ = [
     "r1_penalty",
     "reconstruction_mse",
     "reparameterize",
+    "reverse_log_variance",
     "style_loss",
     "token_cross_entropy",
     "total_variation",
     "uniform_dequantize",
+    "variational_bound",
+    "variational_bound_term",
     "vector_quantize",
     "vq_loss",
 ]

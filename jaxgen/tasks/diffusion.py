@@ -17,7 +17,7 @@ from jaxgen import data, runs, train
 from jaxgen.diffusion import make_schedule
 from jaxgen.evaluation import common
 from jaxgen.evaluation import diffusion as diffusion_eval
-from jaxgen.models import diffusion, unet
+from jaxgen.models import diffusion, dit, unet
 
 # The paper's training schedule (Ho et al. 2020: Adam 2e-4, 5,000 warm-up steps, EMA 0.9999),
 # shortened to 100,000 steps: the gpu presets of ddpm and latent_diffusion.
@@ -53,6 +53,18 @@ PRESETS = {
         "train.sample_every": 2000,
         "eval.dpm_steps": (10, 20, 50, 100),
     },
+    # The same budget with a DiT of about the U-Net's parameters (0.17M: width 48, 4 blocks,
+    # 2x2 patches), for DiT against U-Net at matched parameters.
+    "dit_cpu": {
+        "data.name": "fashion_mnist",
+        "data.batch_size": 64,
+        "model.arch": "dit",
+        "model.width": 48,
+        "train.steps": 6000,
+        "train.checkpoint_every": 2000,
+        "train.sample_every": 2000,
+        "eval.dpm_steps": (10, 20, 50, 100),
+    },
     "gpu": {
         "data.name": "fashion_mnist",
         "model.width": 64,
@@ -80,6 +92,9 @@ def base_config():
         "attention_heads": 1,
         "norm_groups": 8,
         "class_conditional": False,
+        # "dit": a transformer (Peebles & Xie 2023) of width `width` in place of the U-Net
+        "arch": "unet",
+        "dit": {"patch_size": 2, "depth": 4, "num_heads": 4},
     }
     c.loss = {"p_uncond": 0.0}  # label dropout of class-conditional models
     # "ddim" (num_steps, eta) is cheap on a CPU; "dpm++2m" (DPM-Solver++(2M), num_steps) is
@@ -113,14 +128,23 @@ def base_config():
         "inpaint_resample": 10,  # RePaint's U: denoising passes per step (1: replacement)
         "sdedit_strengths": (0.25, 0.5, 0.75, 1.0),  # picture 'sdedit': SDEdit's table
         "sdedit_num_examples": 1000,
+        "bpd_num_examples": 1000,  # picture 'bpd': the variational bound, T passes per image
     }
     return c
 
 
 def make_model(c):
-    """The U-Net noise predictor eps_theta(x_t, t[, y]) of config c."""
+    """The noise predictor eps_theta(x_t, t[, y]) of config c: the U-Net, or with
+    model.arch = "dit" a DiT of width model.width with model.dit's patch size, depth and
+    heads. (Configs written before DiT existed have no model.arch: the U-Net.)"""
     spec = data.dataset_spec(c.data.name)
     m = c.model
+    num_classes = spec.num_classes if m.class_conditional else None
+    arch = m.get("arch", "unet")
+    if arch == "dit":
+        return dit.DiT(width=m.width, num_classes=num_classes, **m.dit)
+    if arch != "unet":
+        raise ValueError(f"model.arch={arch!r}: choose unet or dit.")
     return unet.UNet(
         width=m.width,
         width_mults=m.width_mults,
@@ -128,7 +152,7 @@ def make_model(c):
         attention_resolutions=m.attention_resolutions,
         attention_heads=m.attention_heads,
         norm_groups=m.norm_groups,
-        num_classes=spec.num_classes if m.class_conditional else None,
+        num_classes=num_classes,
     )
 
 

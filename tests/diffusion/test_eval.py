@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen import train
+from jaxgen import losses, train
 from jaxgen.diffusion import make_schedule
 from jaxgen.evaluation import common
 from jaxgen.evaluation import diffusion as diffusion_eval
@@ -168,6 +168,34 @@ def test_eval_entry_writes_the_tables_and_pictures(cond_eval):
     assert faithful["fid"] > 0 and free["fid"] > 0
 
 
+def test_bound_table_is_the_variational_bound_and_interpolations_are_drawn(
+    ddpm_cond_run, data_dir, tmp_path
+):
+    """The bits/dim table of the tiny run is ``losses.variational_bound`` of the unconditional
+    model (learned empty class) with the run's variance, on the test images, in nats and
+    bits/dim, its parts summing to it; the interpolation picture is written."""
+    _, state, _ = ddpm_cond_run
+    c = tiny_config(load_experiment("ddpm_cond"), data_dir)
+    m = diffusion_eval.TrainedDiffusion(
+        ddpm.make_model(c), make_schedule("linear", T), state.ema_params, (8, 8, 1), c.sample,
+        "digits", data_dir=data_dir,
+    )  # fmt: skip
+    key = jax.random.key(0)
+    r = diffusion_eval.BoundTable(bpd_num_examples=12, batch_size=12)(m, key, tmp_path).results
+    eps_fn = diffusion_eval.unconditional_eps_fn(m.model, m.params)
+    nats, terms = losses.variational_bound(
+        m.schedule, eps_fn, m.test_images(12), jax.random.fold_in(key, 0), c.sample.variance
+    )
+    assert r["bpd_num_examples"] == 12
+    assert r["test_nll_nats"] == pytest.approx(float(nats.mean()), rel=1e-5)
+    assert r["test_bpd"] == pytest.approx(float(nats.mean()) / (64 * np.log(2)), rel=1e-5)
+    parts = [r[f"bpd_{k}"] for k in ("prior", "diffusion", "decoder")]
+    assert sum(parts) == pytest.approx(r["test_bpd"], rel=1e-5) and min(parts) > 0
+    assert r["bpd_decoder"] == pytest.approx(float(terms["decoder"].mean()) / (64 * np.log(2)))
+    out = diffusion_eval.InterpolationPicture(num_rows=2, num_frames=3)(m, key, tmp_path)
+    assert (tmp_path / out.files["interpolation"]).stat().st_size > 500
+
+
 def test_eval_errors_before_sampling(data_dir, tmp_path):
     c = tiny_config(load_experiment("ddpm_cond"), data_dir)
     model = ddpm.make_model(c)  # with num_classes
@@ -199,6 +227,8 @@ def test_eval_errors_before_sampling(data_dir, tmp_path):
         evaluate(inpaint_resample=0)
     with pytest.raises(ValueError, match=r"eval.sdedit_strengths \[1.5\] must lie in \[0, 1\]"):
         evaluate(pictures=("sdedit",), sdedit_strengths=(0.5, 1.5))
+    with pytest.raises(ValueError, match=r"eval.bpd_num_examples=1 must be >= 2"):
+        evaluate(pictures=("bpd",), bpd_num_examples=1)
     with pytest.raises(ValueError, match="batch_size=12 must be a multiple of the 10 classes"):
         evaluate(guidance_ws=(1.0,), batch_size=12)
     with pytest.raises(ValueError, match="Nothing to compare: set eval.ddim_steps"):
@@ -227,7 +257,7 @@ def test_evaluators_are_the_listed_tables_and_pictures_with_their_own_keys(data_
         e.InpaintingPicture(num_rows=3, inpaint_mask="right", inpaint_resample=2),
     ]
     keys = e.evaluator_keys(0)  # one key per evaluator, each a different stream
-    assert len({tuple(np.asarray(jax.random.key_data(k)).ravel()) for k in keys.values()}) == 6
+    assert len({tuple(np.asarray(jax.random.key_data(k)).ravel()) for k in keys.values()}) == 8
 
 
 def test_latent_diffusion_trains_decodes_and_compares(data_dir, tmp_path):

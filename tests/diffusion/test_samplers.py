@@ -12,6 +12,7 @@ import pytest
 
 from jaxgen.diffusion import (
     classifier_free_guidance,
+    ddim_invert,
     ddim_sample,
     ddim_step,
     ddim_timesteps,
@@ -414,3 +415,35 @@ def test_sdedit_noises_to_t0_then_denoises_deterministically():
     np.testing.assert_allclose(x_0, X0 + jnp.sqrt((1 - a) / a) * eps, atol=1e-5)
     with pytest.raises(ValueError, match="strength must be in"):
         sdedit(oracle(LINEAR, target), LINEAR, X0, KEY, 1.5, 10)
+
+
+def test_ddim_inversion_undoes_ddim_sampling():
+    """With a noise prediction that does not depend on x, each inversion step is the exact
+    inverse of a DDIM step: ddim_sample(ddim_invert(x_0)) = x_0."""
+    eps_fn = lambda x_t, t: jnp.broadcast_to(  # noqa: E731
+        jnp.sin(t.astype(jnp.float32) / 37.0)[:, None, None, None] * X0[::-1], x_t.shape
+    )
+    for num_steps in (1, 7, 50):
+        x_T = jax.jit(ddim_invert, static_argnums=(0, 3))(eps_fn, LINEAR, X0, num_steps)
+        back = jit_sampler(ddim_sample, eps_fn, num_steps=num_steps)(LINEAR, x_T, KEY)
+        np.testing.assert_allclose(back, X0, atol=1e-4)
+
+
+@pytest.mark.parametrize("schedule", [LINEAR, make_schedule("cosine", 1000)])
+def test_ddim_inversion_follows_the_exact_flow_of_gaussian_data(schedule):
+    """Gaussian data with its exact noise predictor: the probability-flow ODE maps x_0 to a
+    known x_T (``gaussian_flow``); the inversion approaches it at first order as the steps
+    grow (RMS error 0.66 at 10 steps, 0.087 at 100); a wrong coefficient converges to
+    something else."""
+    x_T, x_0 = gaussian_flow(schedule)
+    invert = jax.jit(ddim_invert, static_argnums=(0, 3))
+    errors = [
+        float(
+            jnp.sqrt(
+                jnp.mean((invert(gaussian_data_eps_fn(schedule), schedule, x_0, n) - x_T) ** 2)
+            )
+        )
+        for n in (10, 100)
+    ]
+    assert errors[1] < 0.2 * errors[0], errors
+    assert errors[1] < 0.15, errors

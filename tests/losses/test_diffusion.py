@@ -12,6 +12,7 @@ import pytest
 import scipy.stats
 from absl.testing import parameterized
 
+from jaxgen import losses
 from jaxgen.diffusion import (
     NoiseSchedule,
     classifier_free_guidance,
@@ -268,3 +269,65 @@ class GuidanceTest(chex.TestCase):
             classifier_free_guidance(jnp.zeros((3, 4)), jnp.zeros((3, 4)), jnp.ones(2))
         with pytest.raises(ValueError, match=r"eps_cond shape \(3, 4\) != eps_uncond shape"):
             classifier_free_guidance(jnp.zeros((3, 4)), jnp.zeros((3, 5)), 1.0)
+
+
+def _oracle_eps_fn(schedule, x0):
+    """The exact noise of x_t for data that is the point mass at x0 (one per example):
+    eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)."""
+
+    def eps_fn(x_t, t):
+        abar = schedule.alpha_bar_t[t].reshape(-1, 1, 1, 1)
+        return (x_t - jnp.sqrt(abar) * x0) / jnp.sqrt(schedule.one_minus_alpha_bar_t[t]).reshape(
+            -1, 1, 1, 1
+        )
+
+    return eps_fn
+
+
+@pytest.mark.parametrize("variance", ["beta", "posterior"])
+def test_variational_bound_of_the_exact_denoiser_of_a_point_mass_is_its_closed_form(variance):
+    """Data = a point mass at x_0 per example, eps_fn its exact noise: mu_theta is the
+    posterior mean, so L_{t-1} = D/2 (r - 1 - log r), r = beta~_t / sigma_t^2 (0 for the
+    posterior variance); L_T = KL(N(sqrt(abar_T) x_0, 1 - abar_T) || N(0, 1)); L_0 = -log of
+    the N(x_0, beta~_2) mass of x_0's 8-bit bin (scipy). Catches a wrong mean, a swapped
+    KL, a wrong decoder variance or bin, an index off by one."""
+    T, D = 50, 4 * 4 * 1
+    schedule = linear_schedule(T, beta_1=1e-4, beta_T=0.2)
+    k = np.array([0, 17, 128, 255, 3, 64, 200, 254] * 4, np.float64).reshape(2, 4, 4, 1)
+    x0 = k / 127.5 - 1.0  # on the 8-bit grid, edges included
+    loss, terms = jax.jit(losses.variational_bound, static_argnums=(1, 4))(
+        schedule, _oracle_eps_fn(schedule, jnp.float32(x0)), jnp.float32(x0), jax.random.PRNGKey(0),
+        variance,
+    )  # fmt: skip
+    beta = np.float64(schedule.beta_t)
+    abar = np.cumprod(1 - beta)
+    beta_tilde = beta[1:] * (1 - abar[:-1]) / (1 - abar[1:])  # indices 1..T-1
+    r = beta_tilde / (beta[1:] if variance == "beta" else beta_tilde)
+    diffusion = D / 2 * np.sum(r - 1 - np.log(r))
+    prior = 0.5 * np.sum(abar[-1] * x0**2 + (1 - abar[-1]) - 1 - np.log(1 - abar[-1]), (1, 2, 3))
+    s, h = math.sqrt(beta_tilde[0]), 1 / 255
+    mass = scipy.stats.norm.cdf(h / s) - scipy.stats.norm.cdf(-h / s)
+    mass = np.where(np.abs(x0) == 1.0, scipy.stats.norm.cdf(h / s), mass)  # the edge bins
+    decoder = -np.log(mass).sum((1, 2, 3))
+    np.testing.assert_allclose(terms["diffusion"], diffusion, rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(terms["prior"], prior, rtol=1e-4)
+    np.testing.assert_allclose(terms["decoder"], decoder, rtol=1e-4)
+    np.testing.assert_allclose(loss, prior + diffusion + decoder, rtol=1e-3)
+
+
+def test_variational_bound_grows_with_the_denoisers_error():
+    """A noise predictor off by delta adds, at each index t >= 1, the Gaussian KL's mean
+    term |mu_q - mu_p|^2 / (2 sigma_t^2) = D delta^2 beta_t / (2 alpha_t (1 - abar_t)):
+    closed form of how the bound charges prediction error (eq. 12 of Ho et al.)."""
+    T, D, delta = 20, 8, 0.1
+    schedule = linear_schedule(T, beta_1=1e-3, beta_T=0.2)
+    x0 = jnp.zeros((3, 2, 2, 2))
+    exact = _oracle_eps_fn(schedule, x0)
+    args = (x0, jax.random.PRNGKey(1), "beta")
+    _, good = losses.variational_bound(schedule, exact, *args)
+    _, off = losses.variational_bound(schedule, lambda x, t: exact(x, t) + delta, *args)
+    beta = np.float64(schedule.beta_t)
+    abar = np.cumprod(1 - beta)
+    extra = D * delta**2 * np.sum(beta[1:] / (2 * (1 - beta[1:]) * (1 - abar[1:])))
+    np.testing.assert_allclose(off["diffusion"] - good["diffusion"], extra, rtol=1e-3)
+    assert np.all(off["decoder"] > good["decoder"])

@@ -24,7 +24,7 @@ from tests.train import fault_worker, toy
 
 ROOT = Path(__file__).resolve().parents[2]
 TMP_MARK = ".orbax-checkpoint-tmp"
-KILLS = 6  # processes killed with SIGKILL before one runs to the end; every other one in a save
+KILLS = 4  # processes killed with SIGKILL before one runs to the end; every other one in a save
 
 
 def start(workdir, data_dir, served):
