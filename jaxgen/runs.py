@@ -207,7 +207,32 @@ def run_config(workdir, overrides):
         experiment, config_dict = train.read_run(workdir)
     except train.RunDirError as e:
         raise UsageError(str(e)) from None
-    return load_experiment(experiment), configure(ml_collections.ConfigDict(config_dict), overrides)
+    module = load_experiment(experiment)
+    config_dict = with_current_defaults(module, config_dict)
+    return module, configure(ml_collections.ConfigDict(config_dict), overrides)
+
+
+def with_current_defaults(module, stored: dict) -> dict:
+    """A run's stored config with the keys its experiment's config gained since the run was
+    written filled in at their defaults (of the run's preset); every stored value kept. So
+    `eval DIR --config.eval.NEW_KEY=...` works on runs older than the key. A preset since
+    removed leaves the stored config as it is."""
+    takes_preset = "preset" in inspect.signature(module.get_config).parameters
+    try:
+        defaults = module.get_config(stored["preset"]) if takes_preset else module.get_config()
+    except (KeyError, ValueError):
+        return stored
+
+    def merge(default, kept):
+        out = dict(kept)
+        for key, value in default.items():
+            if key not in out:
+                out[key] = value
+            elif isinstance(value, dict) and isinstance(out[key], dict):
+                out[key] = merge(value, out[key])
+        return out
+
+    return merge(defaults.to_dict(), stored)
 
 
 WEIGHTS = "weights.msgpack"  # an exported run's sampling weights (export_run)

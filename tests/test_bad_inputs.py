@@ -161,11 +161,14 @@ def run_dir(tmp_path):
     (pix2pix_run / "run.json").write_text(json.dumps({"experiment": "pix2pix"}))
     pix2pix_config = runs.load_experiment("pix2pix").get_config().to_dict()
     (pix2pix_run / "config.json").write_text(json.dumps(pix2pix_config))
-    old_run = tmp_path / "old_run"  # config.json from before dcgan read a key
+    # config.json from before dcgan read a key, of a preset since removed (a key missing
+    # from a run of a current preset reads as its default)
+    old_run = tmp_path / "old_run"
     old_run.mkdir()
     (old_run / "run.json").write_text(json.dumps({"experiment": "dcgan"}))
     old_config = runs.load_experiment("dcgan").get_config().to_dict()
     del old_config["sample"]["arithmetic_classes"]
+    old_config["preset"] = "retired"
     (old_run / "config.json").write_text(json.dumps(old_config))
     return {
         "run": workdir,

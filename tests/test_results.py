@@ -2,6 +2,7 @@
 weights sample on a CPU as `jaxgen sample results/NAME` does, images of the dataset's shape
 in [-1, 1], the same for the same seed; each result.json records what the README promises."""
 
+import json
 from pathlib import Path
 
 import jax
@@ -43,3 +44,15 @@ def test_committed_weights_sample_deterministically(weights):
 
 def test_there_are_committed_results():
     assert RESULTS, "results/ holds no exported run"
+
+
+def test_a_run_older_than_a_config_key_takes_its_default_and_its_override():
+    """results/ddpm_cpu_s0 was written before eval.bpd_num_examples and model.arch existed:
+    they read as today's defaults and take overrides; every stored value is kept."""
+    workdir = RESULTS[0].parents[1] / "ddpm_cpu_s0"
+    stored = json.loads((workdir / "config.json").read_text())
+    assert "bpd_num_examples" not in stored["eval"] and "arch" not in stored["model"]
+    _, config = runs.run_config(workdir, ["--config.eval.bpd_num_examples=7"])
+    assert config.eval.bpd_num_examples == 7 and config.model.arch == "unet"
+    assert config.model.width == stored["model"]["width"] == 16  # the cpu preset's, kept
+    assert config.train.steps == stored["train"]["steps"] and config.preset == "cpu"
