@@ -4,7 +4,8 @@ Vertical and horizontal stacks of masked convolutions with gated activations (ma
 first block, B after), trained on the exact negative log-likelihood of the pixels.
 --config.model.output=logistic_mixture for PixelCNN++'s discretized logistic mixture instead
 of the 256-way softmax; --config.model.class_conditional=True conditions every gated block
-on the class.
+on the class; --config.model.arch=row_lstm is PixelRNN (van den Oord et al. 2016: a mask-A
+7x7 input convolution, then num_layers Row LSTM layers) in place of the gated blocks.
 
 Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
   quick  digits, 5 gated blocks of 32 features, batch 64, 2,000 steps (the default)
@@ -65,16 +66,24 @@ def get_config(preset="quick"):
         "output": "softmax",  # or "logistic_mixture"
         "num_mixtures": 5,
         "class_conditional": False,
+        # "row_lstm": PixelRNN's Row LSTM layers (num_layers of them) for the gated blocks
+        "arch": "gated",
     }
     c.train = train.train_config(steps=2000, learning_rate=1e-3, grad_clip=1.0, sample_every=1000)
     c.eval = train.eval_config(num_samples=64)
     return train.with_preset(c, preset, PRESETS)
 
 
+ARCHS = {"gated": pixelcnn.PixelCNN, "row_lstm": pixelcnn.PixelRNN}
+
+
 def make_model(c):
     m = c.model
     spec = data.dataset_spec(c.data.name)
-    return pixelcnn.PixelCNN(
+    arch = m.get("arch", "gated")  # runs from before PixelRNN have no model.arch
+    if arch not in ARCHS:
+        raise ValueError(f"model.arch={arch!r}: choose one of {', '.join(ARCHS)}.")
+    return ARCHS[arch](
         spec.shape,
         features=m.features,
         num_layers=m.num_layers,

@@ -17,6 +17,9 @@ Per-pixel outputs (``OUTPUTS``, chosen by name):
 
 Both are distributions over the 256 levels of 8-bit images: -log p / (D ln 2) is the exact
 bits/dim. Sampling runs the network once per pixel inside one ``lax.fori_loop``.
+
+``PixelRNN`` (van den Oord et al. 2016, "Pixel Recurrent Neural Networks") has the same
+interface with Row LSTM layers in place of the gated blocks, so everything here takes it.
 """
 
 import dataclasses
@@ -258,7 +261,7 @@ class PixelCNN(nn.Module):
 
 
 def log_likelihood(
-    model: PixelCNN, params: PyTree, x: jax.Array, labels: jax.Array | None = None
+    model: "PixelCNN | PixelRNN", params: PyTree, x: jax.Array, labels: jax.Array | None = None
 ) -> jax.Array:
     """log p(x) [B] in nats of 8-bit images x [B, H, W, C] in [-1, 1]: exact, one pass."""
     out = model.apply({"params": params}, x, labels)
@@ -266,7 +269,7 @@ def log_likelihood(
 
 
 def objective(
-    model: PixelCNN,
+    model: "PixelCNN | PixelRNN",
     params: PyTree,
     model_state: PyTree,
     batch: Batch,
@@ -279,13 +282,13 @@ def objective(
     return jnp.mean(nll), ({"nll": jnp.mean(nll)}, model_state)
 
 
-def sample_labels(model: PixelCNN, n: int) -> jax.Array | None:
+def sample_labels(model: "PixelCNN | PixelRNN", n: int) -> jax.Array | None:
     """Labels of n class-conditional samples: 0, 1, ..., num_classes - 1, 0, ... (None for
     an unconditional model)."""
     return jnp.arange(n) % model.num_classes if model.num_classes else None
 
 
-def sample(model: PixelCNN, params: PyTree, key: jax.Array, n: int) -> jax.Array:
+def sample(model: "PixelCNN | PixelRNN", params: PyTree, key: jax.Array, n: int) -> jax.Array:
     """n images [n, H, W, C] drawn pixel by pixel in raster order: step i runs the network on
     the canvas so far and draws pixel i from p(x_i | x_<i) with key fold_in(key, i); the
     H * W steps are one lax.fori_loop. Class-conditional models cycle through the classes."""
@@ -301,3 +304,78 @@ def sample(model: PixelCNN, params: PyTree, key: jax.Array, n: int) -> jax.Array
 
     canvas = jnp.zeros((n, height, width, channels), jnp.float32)
     return lax.fori_loop(0, height * width, draw_pixel, canvas)
+
+
+# ---------------------------------------------------------------------------------------
+# PixelRNN's Row LSTM
+
+
+class RowLSTM(nn.Module):
+    """One Row LSTM layer (van den Oord et al. 2016, "Pixel Recurrent Neural Networks",
+    Sec. 3.1), rows processed top to bottom, a whole row per step:
+
+        [o, f, i, g] = K^ss (*) h_{r-1} + K^is (*) x_r,
+        c_r = sigmoid(f) c_{r-1} + sigmoid(i) tanh(g),   h_r = sigmoid(o) tanh(c_r),
+
+    K^is a 1 x k input-to-state convolution along the row with mask B (the pixels left of
+    each one and itself), K^ss a 1-D convolution of width k over the previous row's state
+    (its receptive field above is a triangle); output x + h (residual). x [B, H, W, F] ->
+    [B, H, W, F]; `cond` [B, K] (a one-hot class) or None is added to every gate."""
+
+    features: int
+    kernel_size: int = 3
+
+    @nn.compact
+    def __call__(self, x: jax.Array, cond: jax.Array | None = None) -> jax.Array:
+        f, k = self.features, self.kernel_size
+        gates_in = MaskedConv(4 * f, (1, k), "horizontal", "B", name="input_to_state")(x)
+        if cond is not None:
+            gates_in = gates_in + nn.Dense(4 * f, use_bias=False)(cond)[:, None, None, :]
+        kernel = self.param("state_to_state", nn.initializers.lecun_normal(), (k, f, 4 * f))
+
+        def row(carry, gates_row):  # gates_row [B, W, 4F]
+            h, c = carry
+            z = gates_row + lax.conv_general_dilated(
+                h, kernel, (1,), "SAME", dimension_numbers=("NWC", "WIO", "NWC")
+            )
+            o, forget, i, g = jnp.split(z, 4, axis=-1)
+            c = jax.nn.sigmoid(forget) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+            h = jax.nn.sigmoid(o) * jnp.tanh(c)
+            return (h, c), h
+
+        zeros = jnp.zeros_like(x[:, 0, :, :1]) * jnp.zeros(f, x.dtype)  # [B, W, F], x's sharding
+        _, hs = lax.scan(row, (zeros, zeros), jnp.moveaxis(gates_in, 1, 0))  # over rows
+        return x + jnp.moveaxis(hs, 0, 1)
+
+
+class PixelRNN(nn.Module):
+    """PixelRNN with Row LSTM layers, the interface of ``PixelCNN`` (so ``log_likelihood``,
+    ``objective`` and ``sample`` take either): a 7 x 7 mask-A input convolution (the rows
+    above and the pixels to the left, as two masked convolutions), `num_layers` residual
+    ``RowLSTM`` layers of `features` units, then ReLU, 1x1 conv, ReLU, 1x1 conv to the
+    per-pixel distribution's parameters."""
+
+    image_shape: Sequence[int]  # (H, W, C)
+    features: int = 32
+    num_layers: int = 2
+    kernel_size: int = 3
+    output: str = "softmax"
+    num_mixtures: int = 5
+    num_classes: int = 0
+
+    @nn.compact
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+        if tuple(x.shape[1:]) != tuple(self.image_shape):
+            raise ValueError(
+                f"PixelRNN for {tuple(self.image_shape)} images got x of shape {x.shape}."
+            )
+        if self.num_classes and labels is None:
+            raise ValueError("A class-conditional PixelRNN (num_classes > 0) needs labels [B].")
+        cond = jax.nn.one_hot(labels, self.num_classes) if self.num_classes else None
+        h = MaskedConv(self.features, (7, 7), "vertical", "A")(x)
+        h = h + MaskedConv(self.features, (1, 7), "horizontal", "A")(x)
+        for _ in range(self.num_layers):
+            h = RowLSTM(self.features, self.kernel_size)(h, cond)
+        num_maps = get_output(self.output).num_maps(x.shape[-1], self.num_mixtures)
+        h = nn.Conv(self.features, (1, 1))(nn.relu(h))
+        return nn.Conv(num_maps, (1, 1))(nn.relu(h))

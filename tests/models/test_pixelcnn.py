@@ -94,6 +94,30 @@ def test_output_at_pixel_i_depends_on_every_pixel_before_i_and_none_after():
     assert np.all(grads[~after] > 0.0), np.argwhere((grads == 0) & ~after)
 
 
+def test_pixel_rnn_never_looks_at_the_current_or_later_pixels():
+    """Row LSTM: d out_i / d x_j = 0 for j >= i (raster order); > 0 for the pixel to the
+    left, the pixels above and the row above's right neighbours (the state-to-state
+    convolution's triangle), class-conditional."""
+    model = pixelcnn.PixelRNN((5, 5, 1), features=8, num_layers=2, num_classes=10)
+    x = jax.random.uniform(KEY, (1, 5, 5, 1), minval=-1.0, maxval=1.0)
+    labels = jnp.array([3])
+    params = jax.jit(model.init)(KEY, x, labels)["params"]
+    grads = pixel_gradients(lambda x: model.apply({"params": params}, x, labels), x)
+    after = np.triu(np.ones((25, 25), bool))  # j >= i
+    assert np.all(grads[after] == 0.0)
+    i = 2 * 5 + 2  # pixel (2, 2): sees (2, 1), (1, 2), (1, 3) and (0, 4)
+    assert all(grads[i, j] > 0 for j in (2 * 5 + 1, 1 * 5 + 2, 1 * 5 + 3, 0 * 5 + 4))
+
+
+def test_pixel_rnn_probabilities_of_all_two_pixel_images_sum_to_one():
+    model = pixelcnn.PixelRNN((1, 2, 1), features=4, num_layers=1)
+    levels = np.arange(256) / 127.5 - 1.0
+    x = np.stack(np.meshgrid(levels, levels, indexing="ij"), -1).reshape(-1, 1, 2, 1)
+    params = jax.jit(model.init)(KEY, x[:1].astype(np.float32))["params"]
+    ll = jax.jit(lambda x: pixelcnn.log_likelihood(model, params, x))(x.astype(np.float32))
+    assert np.exp(np.asarray(ll, np.float64)).sum() == pytest.approx(1.0, abs=1e-4)
+
+
 def test_mask_b_block_never_looks_past_the_current_pixel():
     """In a mask-B block the horizontal output at i depends on the horizontal input at
     pixels <= i (i included), the vertical output at row r on vertical inputs of rows <= r."""
@@ -208,9 +232,10 @@ def test_presets():
         runs.experiment_config(experiment, ["--config.preset=tpu"])
 
 
-def test_experiment_trains_and_reports_exact_test_bits_per_dim(data_dir, tmp_path):
+@pytest.mark.parametrize("arch", ["gated", "row_lstm"])
+def test_experiment_trains_and_reports_exact_test_bits_per_dim(data_dir, tmp_path, arch):
     experiment, c = tiny_config("pixelcnn", data_dir)
-    c.model.update({"features": 8, "num_layers": 2})
+    c.model.update({"features": 8, "num_layers": 2, "arch": arch})
     c.train.update({"steps": 40, "log_every": 4, "checkpoint_every": 40, "sample_every": 40})
     state = train.run_experiment(c, experiment.make_task(c), tmp_path, experiment="pixelcnn")
     rows = [json.loads(r) for r in (tmp_path / "metrics.jsonl").read_text().splitlines()]
