@@ -2,6 +2,7 @@
 layer or below. Every import statement counts, also those inside functions."""
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,19 @@ LAYERS = (
 LEVEL = {name: i for i, name in enumerate(LAYERS)} | {"__main__": LAYERS.index("cli")}
 
 
+@functools.cache
+def parse(source):
+    """ast.parse, once per text. Every file is parsed here at collection, before any test
+    starts threads: CPython 3.11's AST depth counter is shared by threads, and a parse
+    racing with code compiled in another thread (a dataclass made in a checkpoint
+    reader's thread) fails with 'AST constructor recursion depth mismatch'."""
+    return ast.parse(source)
+
+
 def imported_packages(source, module):
     """(line, X) for each import of jaxgen.X in `source`, the text of module `module`
     (dotted, e.g. 'jaxgen.models.vae'); relative imports are resolved against it."""
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse(source)):
         if isinstance(node, ast.Import):
             names = [a.name.split(".") for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -100,7 +110,7 @@ def import_graph(root=ROOT):
     for path in root.rglob("*.py"):
         module = module_name(path, root).removesuffix(".__init__")
         edges = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 if node.module.startswith("jaxgen"):
                     edges.add(node.module)
@@ -109,6 +119,10 @@ def import_graph(root=ROOT):
                 edges |= {a.name for a in node.names if a.name.startswith("jaxgen")}
         graph[module] = edges
     return {m: {e for e in edges if e in graph and e != m} for m, edges in graph.items()}
+
+
+for _path in [*ROOT.rglob("*.py"), *(ROOT.parent / "experiments").glob("*.py")]:
+    parse(_path.read_text())
 
 
 def test_no_import_cycles():

@@ -272,8 +272,8 @@ def eval_files(workdir):
 
 
 # The keys that name a row of an eval.json table (a list of rows, e.g. the diffusion steps
-# and guidance tables): `jaxgen summarize` gives each row a line of its own.
-ROW_KEYS = ("sampler", "steps", "guidance_w")
+# and guidance tables, SDEdit's strengths): `jaxgen summarize` gives each row a line of its own.
+ROW_KEYS = ("sampler", "steps", "guidance_w", "strength")
 
 
 def _scalars(results, suffix):
