@@ -325,8 +325,10 @@ def export_run(workdir, out_dir, step=None, environment=None):
     out = Path(out_dir)
     if out.resolve() == Path(workdir).resolve():
         raise UsageError("export to another directory than the run's own.")
-    config, _, state = restore_run(workdir, step)
+    config, task, state = restore_run(workdir, step)
     experiment, _ = train.read_run(workdir)
+    # images a step: the batch, or a task's own images on every device (train.task_batches)
+    batch = config.data.get("batch_size") or len(task.images) * jax.device_count()
     out.mkdir(parents=True, exist_ok=True)
     for name in ("run.json", "config.json"):
         shutil.copyfile(Path(workdir) / name, out / name)
@@ -344,7 +346,7 @@ def export_run(workdir, out_dir, step=None, environment=None):
         "seed": config.seed,
         "step": int(state.step),
         "train_seconds": (  # None when the run's training log is gone
-            train_seconds(log, config.data.batch_size) if log.is_file() else None
+            train_seconds(log, batch) if log.is_file() else None
         ),
         "evaluations": [str(f.relative_to(workdir)) for f in evals],
         # the commits that trained it (a run recorded before run.json held them: none)

@@ -307,6 +307,17 @@ def run_numbers(workdir):
     return rows
 
 
+def trained_steps(workdir, config):
+    """The step a run's numbers are of: an exported run's result.json step (a run stopped
+    early), else its config's train.steps."""
+    result = Path(workdir) / "result.json"
+    if result.is_file():
+        return read_json(result, dict, "export the run again.").get(
+            "step", config["train"]["steps"]
+        )
+    return config["train"]["steps"]
+
+
 def summarize_runs(workdirs):
     """`summarize` for run directories named GROUP_s<seed> or GROUP/seed_<seed> (`jaxgen
     summarize`): one group per name without the seed suffix, whose configs may differ in
@@ -360,9 +371,9 @@ def summarize_runs(workdirs):
         for row in dict.fromkeys(r for rows in group.values() for r in rows):
             numbers = [rows.get(row, {}) for rows in group.values()]
             summary[f"{name} {row}".strip()] = {
-                "dataset": configs[0]["data"]["name"],
+                "dataset": configs[0]["data"].get("name", "-"),  # "-": the task's own data
                 "feature_net": nets[0] if nets else "-",
-                "steps": configs[0]["train"]["steps"],
+                "steps": trained_steps(dirs[0], configs[0]),
                 "seeds": [c["seed"] for c in configs],
                 "numbers": {
                     k: mean_std([n[k] for n in numbers])
