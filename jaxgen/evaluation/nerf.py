@@ -9,14 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxgen import losses
 from jaxgen.data import scenes
 from jaxgen.evaluation.common import save_grid
 from jaxgen.models import nerf
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """-10 log10 mean((a - b)^2) of images in [0, 1]."""
-    return float(-10.0 * np.log10(np.mean(np.square(np.float64(a) - np.float64(b)))))
 
 
 def render(model: nerf.NeRF, params, views: scenes.Views) -> np.ndarray:
@@ -35,7 +31,7 @@ def evaluate(model: nerf.NeRF, params, size: int, out_dir, *, step: int, num_row
     test = scenes.views("test", size)
     truth = test.images / 255.0
     got = render(model, params, test)
-    per_view = [psnr(g, t) for g, t in zip(got, truth, strict=True)]
+    per_view = np.asarray(losses.psnr(truth, got, data_range=1.0)).tolist()
     k = min(num_rows, len(got))
     save_grid(out_dir / "test_views.png", np.concatenate([truth[:k], got[:k]]) * 2 - 1, k)
     path = render(model, params, scenes.views("path", size, num_views=16))
