@@ -55,10 +55,14 @@ class TextEncoder(nn.Module):
     embed_dim: int
 
     @nn.compact
-    def __call__(self, tokens: jax.Array) -> jax.Array:
+    def __call__(self, tokens: jax.Array, token_features: bool = False) -> jax.Array:
+        """With `token_features`: the transformer's output at every place [B, L, width]
+        (what Imagen's U-Net attends to), not the projected EOS feature."""
         x = nn.Embed(self.vocab_size, self.width, name="tokens")(tokens)
         x = x + self.param("positions", nn.initializers.normal(0.01), x.shape[1:])
         x = Transformer(self.depth, self.num_heads, causal=True, name="transformer")(x)
+        if token_features:
+            return x
         eos = jnp.argmax(tokens == EOS, axis=1)  # [B]
         return nn.Dense(self.embed_dim, use_bias=False, name="projection")(
             x[jnp.arange(x.shape[0]), eos]
@@ -82,6 +86,10 @@ class CLIP(nn.Module):
 
     def encode_text(self, tokens: jax.Array) -> jax.Array:
         return self.text(tokens)
+
+    def encode_text_tokens(self, tokens: jax.Array) -> jax.Array:
+        """[B, L, text width]: the text transformer's features at every place."""
+        return self.text(tokens, token_features=True)
 
     def __call__(
         self, images: jax.Array, tokens: jax.Array

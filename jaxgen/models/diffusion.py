@@ -4,8 +4,9 @@ sampler chosen by name (``reverse_process``, ``configured_reverse``) and the jit
 function the sample hooks and the evaluation call with EMA parameters.
 
 `model` is the noise predictor eps_theta(x_t, t, y=None), a flax module with `num_classes`
-(None: unconditional) and, when class-conditional, `null_label` (the empty class):
-``unet.UNet``, or latent diffusion's ``latent_diffusion.LatentDenoiser``."""
+(None: unconditional) and, when conditional, `null_label` (the empty condition):
+``unet.UNet`` (conditioned on labels, or with `context` on vectors [B, M, D] such as text
+features), or latent diffusion's ``latent_diffusion.LatentDenoiser``."""
 
 import functools
 from collections.abc import Callable
@@ -32,10 +33,19 @@ from jaxgen.models.types import Batch, ObjectiveOutput, PyTree
 Reverse = Callable[[EpsFn, jax.Array, jax.Array], jax.Array | tuple[jax.Array, jax.Array]]
 
 
-def init_params(model: nn.Module, key: jax.Array, images: jax.Array) -> PyTree:
-    """The U-Net's parameters for images [B, H, W, C] (labels too if class-conditional)."""
+def conditional(model: nn.Module) -> bool:
+    """Whether `model` takes a condition y: labels (num_classes) or context vectors."""
+    return model.num_classes is not None or getattr(model, "context", False)
+
+
+def init_params(
+    model: nn.Module, key: jax.Array, images: jax.Array, y: jax.Array | None = None
+) -> PyTree:
+    """The U-Net's parameters for images [B, H, W, C] and, if conditional, conditions y
+    (default: labels 0)."""
     t = jnp.zeros(images.shape[:1], jnp.int32)
-    y = None if model.num_classes is None else t
+    if y is None and conditional(model):
+        y = t
     return model.init(key, images, t, y)["params"]
 
 
@@ -44,10 +54,14 @@ def eps_fn_y(model: nn.Module, params: PyTree) -> Callable[..., jax.Array]:
     return lambda x_t, t, y=None: model.apply({"params": params}, x_t, t, y)
 
 
-def drop_labels(key: jax.Array, y: jax.Array, p_uncond: float, null_label: int) -> jax.Array:
-    """y with each label replaced by `null_label` with probability p_uncond (Ho & Salimans
-    2021, Algorithm 1: joint training of the conditional and unconditional model)."""
-    return jnp.where(jax.random.bernoulli(key, p_uncond, y.shape), null_label, y)
+def drop_labels(
+    key: jax.Array, y: jax.Array, p_uncond: float, null_label: int | float
+) -> jax.Array:
+    """y [B, ...] with each example's condition (a label, or a context [M, D]) replaced by
+    `null_label` with probability p_uncond (Ho & Salimans 2021, Algorithm 1: joint training
+    of the conditional and unconditional model)."""
+    drop = jax.random.bernoulli(key, p_uncond, y.shape[:1])
+    return jnp.where(drop.reshape(drop.shape + (1,) * (y.ndim - 1)), null_label, y)
 
 
 def objective(
@@ -66,14 +80,15 @@ def objective(
         || eps - eps_theta(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t[, y]) ||^2,
         x_0 ~ data, t ~ Uniform{1..T}, eps ~ N(0, I),
 
-    by ``losses.noise_prediction_loss``. A class-conditional model sees y = batch['label'],
-    dropped to the empty class with probability `p_uncond`; an unconditional one ignores it.
+    by ``losses.noise_prediction_loss``. A conditional model sees y = batch['label'] (a
+    class, or context vectors), dropped to the empty condition with probability `p_uncond`;
+    an unconditional one ignores it.
     """
     if not 0.0 <= p_uncond <= 1.0:
         raise ValueError(f"p_uncond must be in [0, 1], got {p_uncond}.")
     key_labels, key_loss = jax.random.split(key)
     y = None
-    if model.num_classes is not None:
+    if conditional(model):
         y = drop_labels(key_labels, batch["label"], p_uncond, model.null_label)
     eps_fn = functools.partial(eps_fn_y(model, params), y=y)
     loss, _ = losses.noise_prediction_loss(schedule, eps_fn, batch["image"], key_loss)
@@ -154,14 +169,18 @@ def sample_labels(model: nn.Module, num_samples: int) -> jax.Array:
 
 
 def sample_eps_fn(
-    model: nn.Module, params: PyTree, num_samples: int, guidance_w: float | jax.Array = 0.0
+    model: nn.Module,
+    params: PyTree,
+    num_samples: int,
+    guidance_w: float | jax.Array = 0.0,
+    y: jax.Array | None = None,
 ) -> EpsFn:
     """The noise predictor a sampler of `num_samples` chains runs: the network itself, or for
-    a class-conditional model the classifier-free guided one of weight `guidance_w` on the
-    labels ``sample_labels``."""
-    if model.num_classes is None:
+    a conditional model the classifier-free guided one of weight `guidance_w` on conditions
+    `y` [num_samples, ...] (default: the labels ``sample_labels``)."""
+    if not conditional(model):
         return eps_fn_y(model, params)
-    y = sample_labels(model, num_samples)
+    y = sample_labels(model, num_samples) if y is None else y
     return guided_eps_fn(eps_fn_y(model, params), y, model.null_label, guidance_w)
 
 
@@ -174,20 +193,21 @@ def make_sampler(
     guidance_w: float = 0.0,
     decode: Callable[[jax.Array], jax.Array] | None = None,
 ) -> Callable[..., jax.Array]:
-    """jit of (params, key[, guidance_w]) -> `num_samples` images [N, H, W, C] clipped to
-    [-1, 1], drawn by `reverse(eps_fn, x_T, key)` (see ``reverse_process``) from x_T ~ N(0, I)
-    of shape `image_shape` per sample, then mapped by `decode` (latent diffusion's decoder;
-    None: x_0 are the images).
+    """jit of (params, key[, guidance_w[, y]]) -> `num_samples` images [N, H, W, C] clipped
+    to [-1, 1], drawn by `reverse(eps_fn, x_T, key)` (see ``reverse_process``) from
+    x_T ~ N(0, I) of shape `image_shape` per sample, then mapped by `decode` (latent
+    diffusion's decoder; None: x_0 are the images).
 
-    A class-conditional model draws the labels ``sample_labels`` with classifier-free guidance
-    of weight `guidance_w` (an argument of the jitted function too: one compilation serves
-    every weight). The chain is a single compiled scan.
+    A conditional model draws for conditions y [N, ...] (default: the labels
+    ``sample_labels``) with classifier-free guidance of weight `guidance_w` (an argument of
+    the jitted function too: one compilation serves every weight). The chain is a single
+    compiled scan.
     """
 
-    def sample(params, key, guidance_w=guidance_w):
+    def sample(params, key, guidance_w=guidance_w, y=None):
         key_T, key_chain = jax.random.split(key)
         x_T = jax.random.normal(key_T, (num_samples, *image_shape))
-        eps_fn = sample_eps_fn(model, params, num_samples, guidance_w)
+        eps_fn = sample_eps_fn(model, params, num_samples, guidance_w, y)
         x_0 = reverse(eps_fn, x_T, key_chain)
         return jnp.clip(x_0 if decode is None else decode(x_0), -1.0, 1.0)
 

@@ -2,7 +2,8 @@
 Appendix B: a PixelCNN++-like U-Net of wide-ResNet blocks with GroupNorm, the sinusoidal
 time embedding added in every block, self-attention at low resolutions), with an optional
 class embedding and a learned "empty" class for classifier-free guidance (Ho & Salimans
-2021)."""
+2021), or a sequence of context vectors (Imagen's text conditioning, Saharia et al. 2022:
+their mean pooled into the embedding, cross-attention to them beside each self-attention)."""
 
 import math
 from collections.abc import Sequence
@@ -66,6 +67,22 @@ class AttentionBlock(nn.Module):
         return x + y.reshape(b, h, w, c)
 
 
+class CrossAttentionBlock(nn.Module):
+    """x + Attention(GroupNorm(x) -> context): the H*W positions query the context [B, M, D]
+    (Imagen's cross-attention to the text tokens), output projection zero-initialized."""
+
+    num_heads: int = 1
+    norm_groups: int = 32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, context: jax.Array) -> jax.Array:
+        b, h, w, c = x.shape
+        y = group_norm(x, self.norm_groups).reshape(b, h * w, c)
+        zeros = nn.initializers.zeros
+        y = nn.MultiHeadDotProductAttention(self.num_heads, out_kernel_init=zeros)(y, context)
+        return x + y.reshape(b, h, w, c)
+
+
 class UNet(nn.Module):
     """eps_theta(x_t [B, H, W, C], t [B] int, y [B] int | None) -> eps_pred [B, H, W, C].
 
@@ -81,7 +98,12 @@ class UNet(nn.Module):
     The time embedding is MLP(sinusoidal(t)) with 4 * width features (Dense, swish, Dense);
     with `num_classes` set, a learned class embedding of y is added to it, where y in
     0..num_classes-1 is a class and y = num_classes (``null_label``) the learned "empty"
-    class of classifier-free guidance.
+    class of classifier-free guidance. With `context` set instead, y [B, M, D] is a sequence
+    of context vectors (text token features, or one CLIP embedding as M = 1): Dense(mean_m
+    y_m) is added to the embedding and every self-attention (the middle one too) is followed
+    by a CrossAttentionBlock to y; the empty condition of guidance is y = 0. `out_channels`
+    (default: C) serves models whose input carries extra channels (super-resolution's
+    upsampled low-resolution image).
     """
 
     width: int = 64
@@ -91,31 +113,47 @@ class UNet(nn.Module):
     attention_heads: int = 1
     norm_groups: int = 32
     num_classes: int | None = None
+    context: bool = False
+    out_channels: int | None = None
 
     @property
-    def null_label(self) -> int:
-        """The label of the learned "empty" class (class-conditional models only)."""
+    def null_label(self) -> int | float:
+        """The empty condition of guidance: the learned "empty" class's label, or with
+        `context` the zero context (0.0, broadcast to y's shape)."""
+        if self.context:
+            return 0.0
         if self.num_classes is None:
             raise ValueError("UNet.null_label: this U-Net is unconditional (num_classes=None).")
         return self.num_classes
 
     def _embed(self, t, y):
-        """[B] steps (and [B] labels) -> [B, 4 * width] conditioning vector."""
+        """[B] steps (and [B] labels or [B, M, D] context) -> [B, 4 * width] embedding."""
         dim = 4 * self.width
         emb = sinusoidal_embedding(t, self.width)
         emb = nn.Dense(dim)(nn.swish(nn.Dense(dim)(emb)))
-        if y is not None:
+        if self.context:
+            emb = emb + nn.Dense(dim)(y.mean(axis=1))
+        elif y is not None:
             emb = emb + nn.Embed(self.num_classes + 1, dim)(y)
         return emb
 
     @nn.compact
     def __call__(self, x: jax.Array, t: jax.Array, y: jax.Array | None = None) -> jax.Array:
-        if x.ndim != 4 or t.shape != x.shape[:1] or (y is not None and y.shape != t.shape):
+        y_shape = "[B, M, D]" if self.context else "[B] or None"
+        if y is None:
+            y_ok = True
+        else:
+            y_ok = y.ndim == 3 and len(y) == len(t) if self.context else y.shape == t.shape
+        if x.ndim != 4 or t.shape != x.shape[:1] or not y_ok:
             raise ValueError(
-                f"UNet expects x [B, H, W, C], t [B] and y [B] or None; got x {x.shape}, "
+                f"UNet expects x [B, H, W, C], t [B] and y {y_shape}; got x {x.shape}, "
                 f"t {t.shape}, y {None if y is None else y.shape}."
             )
-        if (y is None) != (self.num_classes is None):
+        if self.context and self.num_classes is not None:
+            raise ValueError("UNet: set num_classes (labels) or context (vectors), not both.")
+        if self.context and y is None:
+            raise ValueError("UNet with context=True called without y: pass y [B, M, D].")
+        if not self.context and (y is None) != (self.num_classes is None):
             raise ValueError(
                 f"UNet with num_classes={self.num_classes} called with "
                 f"{'no labels' if y is None else 'labels'}: pass y [B] (use null_label for the "
@@ -124,11 +162,13 @@ class UNet(nn.Module):
         emb = self._embed(t, y)
         groups, heads = self.norm_groups, self.attention_heads
 
+        def attend(h):
+            h = AttentionBlock(heads, groups)(h)
+            return CrossAttentionBlock(heads, groups)(h, y) if self.context else h
+
         def res_attn(h, width):
             h = ResBlock(width, groups)(h, emb)
-            if h.shape[1] in self.attention_resolutions:
-                h = AttentionBlock(heads, groups)(h)
-            return h
+            return attend(h) if h.shape[1] in self.attention_resolutions else h
 
         h = nn.Conv(self.width, (3, 3))(x)
         skips = [h]
@@ -141,7 +181,7 @@ class UNet(nn.Module):
                 skips.append(h)
 
         h = ResBlock(h.shape[-1], groups)(h, emb)
-        h = AttentionBlock(heads, groups)(h)
+        h = attend(h)
         h = ResBlock(h.shape[-1], groups)(h, emb)
 
         for level, mult in reversed(list(enumerate(self.width_mults))):
@@ -153,4 +193,5 @@ class UNet(nn.Module):
                 h = nn.Conv(c, (3, 3))(h)
 
         h = nn.swish(group_norm(h, groups))
-        return nn.Conv(x.shape[-1], (3, 3), kernel_init=nn.initializers.zeros)(h)
+        out = self.out_channels or x.shape[-1]
+        return nn.Conv(out, (3, 3), kernel_init=nn.initializers.zeros)(h)

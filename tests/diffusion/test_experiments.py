@@ -74,6 +74,31 @@ def test_drop_labels():
     assert bool(jnp.all((dropped == y) | (dropped == 10)))
 
 
+def test_drop_labels_drops_a_whole_context_per_example():
+    """Text conditions [B, M, D] are dropped per example (every place to the empty zeros),
+    with the same draws as labels of that batch."""
+    y = jnp.ones((4000, 3, 2))
+    dropped = diffusion.drop_labels(jax.random.key(0), y, 0.2, 0.0)
+    rows = dropped.reshape(len(y), -1)
+    assert bool(jnp.all((rows == 1).all(axis=1) | (rows == 0).all(axis=1)))
+    labels = diffusion.drop_labels(jax.random.key(0), jnp.arange(4000) % 10, 0.2, 10)
+    np.testing.assert_array_equal(rows[:, 0] == 0, labels == 10)
+
+
+def test_guidance_on_a_context_uses_the_zero_context():
+    """eps~ = (1 + w) eps(x, t, y) - w eps(x, t, 0) for a context U-Net (Imagen's empty
+    condition), computed by hand against ``sample_eps_fn``."""
+    model = unet.UNet(width=8, width_mults=(1,), num_res_blocks=1, attention_resolutions=(4,),
+                      norm_groups=4, context=True)  # fmt: skip
+    x, t = jax.random.normal(jax.random.key(0), (2, 4, 4, 1)), jnp.array([3, 30])
+    y = jax.random.normal(jax.random.key(1), (2, 3, 5))
+    params = diffusion.init_params(model, jax.random.key(2), x, y)
+    params = jax.tree.map(lambda p: p + 0.1, params)  # zero-initialized outputs made nonzero
+    eps = lambda y: model.apply({"params": params}, x, t, y)  # noqa: E731
+    guided = diffusion.sample_eps_fn(model, params, 2, 2.5, y)(x, t)
+    np.testing.assert_allclose(guided, 3.5 * eps(y) - 2.5 * eps(jnp.zeros_like(y)), atol=1e-5)
+
+
 def test_reverse_process_dpm_solver_2m_is_the_sampler_and_ignores_the_key():
     schedule = make_schedule("linear", 10)
     options = {"num_steps": 5, "eta": 0.0, "variance": "beta"}

@@ -68,3 +68,41 @@ def test_sinusoidal_embedding():
     np.testing.assert_allclose(emb[:, 3], np.sin(np.array([0.0, 1.0, 7.0]) * 1e-4), rtol=1e-4)
     with pytest.raises(ValueError, match="even and >= 4"):
         unet.sinusoidal_embedding(t, 7)
+
+
+def context_unet(**kwargs):
+    return unet.UNet(width=16, width_mults=(1, 2), num_res_blocks=1, attention_resolutions=(4,),
+                     attention_heads=2, norm_groups=8, context=True, **kwargs)  # fmt: skip
+
+
+def test_context_is_pooled_and_attended_as_a_set():
+    """Imagen's conditioning: the output depends on the context y [B, M, D], per example, and
+    not on the order of its places (mean pooling and attention without positions); a bug
+    mixing places with examples or reading one place would fail."""
+    model = context_unet()
+    x, t = jax.random.normal(jax.random.key(0), (3, 8, 8, 1)), jnp.array([5, 50, 500])
+    y = jax.random.normal(jax.random.key(1), (3, 5, 6))
+    params = random_params(model, x, t, y)
+    apply = jax.jit(lambda y: model.apply({"params": params}, x, t, y))
+    out = apply(y)
+    assert out.shape == x.shape
+    np.testing.assert_allclose(apply(y[:, ::-1]), out, atol=2e-5)  # places are a set
+    changed = apply(y.at[1, 2].add(1.0))  # one place of example 1
+    np.testing.assert_array_equal(changed[0], out[0])
+    np.testing.assert_array_equal(changed[2], out[2])
+    assert float(jnp.abs(changed[1] - out[1]).mean()) > 1e-3
+    assert model.null_label == 0.0
+
+
+def test_context_and_out_channels_checks():
+    x, t = jnp.zeros((2, 8, 8, 2)), jnp.zeros(2, jnp.int32)
+    out = context_unet(out_channels=1).init_with_output(
+        jax.random.key(0), x, t, jnp.ones((2, 3, 4))
+    )
+    assert out[0].shape == (2, 8, 8, 1)
+    with pytest.raises(ValueError, match=r"y \[B, M, D\]"):
+        context_unet().init(jax.random.key(0), x, t, t)
+    with pytest.raises(ValueError, match="without y"):
+        context_unet().init(jax.random.key(0), x, t)
+    with pytest.raises(ValueError, match="not both"):
+        context_unet(num_classes=10).init(jax.random.key(0), x, t, jnp.ones((2, 3, 4)))

@@ -10,7 +10,7 @@ from jaxgen_experiments import clip as clip_experiment
 
 from jaxgen import data, train
 from jaxgen.evaluation import clip as clip_eval
-from jaxgen.models.clip import EOS, TextEncoder
+from jaxgen.models.clip import CLIP, EOS, TextEncoder, ViT
 
 
 def quick_config(**changes):
@@ -86,3 +86,19 @@ def test_zero_shot_and_retrieval_against_brute_force():
 def test_a_non_captioned_dataset_is_refused():
     with pytest.raises(ValueError, match="captioned dataset"):
         clip_experiment.make_task(quick_config(**{"data.name": "digits"}))
+
+
+def test_token_features_at_eos_give_the_text_embedding():
+    """Imagen's conditioning reads the text tower at every place; its projected feature at
+    the EOS place is CLIP's text embedding (one network, two read-outs)."""
+    model = CLIP(ViT(4, 16, 1, 2, 8), TextEncoder(20, 16, 2, 2, 8))
+    tokens = jnp.array([[5, 6, EOS, 0, 0], [7, EOS, 0, 0, 0]])
+    params = model.init(jax.random.key(0), jnp.zeros((2, 8, 8, 1)), tokens)["params"]
+    features = model.apply({"params": params}, tokens, method="encode_text_tokens")
+    assert features.shape == (2, 5, 16)
+    projection = params["text"]["projection"]["kernel"]
+    np.testing.assert_allclose(
+        jnp.stack([features[0, 2], features[1, 1]]) @ projection,
+        model.apply({"params": params}, tokens, method="encode_text"),
+        rtol=1e-5, atol=1e-6,
+    )  # fmt: skip

@@ -10,11 +10,13 @@ from jaxgen_experiments import clip as clip_experiment
 from jaxgen_experiments import dalle as dalle_experiment
 from jaxgen_experiments import vqvae as vqvae_experiment
 
-from jaxgen import data, losses, train
+from jaxgen import data, losses
 from jaxgen.data import captions
 from jaxgen.evaluation import clip as clip_eval
 from jaxgen.evaluation import text_to_image
 from jaxgen.models import dalle
+
+from .conftest import quick_run
 
 L, M, V, K = 5, 6, 11, 7  # text places, codes per image, text vocabulary, codebook size
 
@@ -124,18 +126,9 @@ def test_a_prior_needs_no_text_and_text_needs_captions(tmp_path):
         dalle_experiment.make_task(c)
 
 
-def quick_run(experiment, workdir, preset, **changes):
-    c = experiment.get_config(preset)
-    c.update_from_flattened_dict(changes)
-    name = experiment.__name__.rsplit(".", 1)[-1]
-    return train.run_experiment(c, experiment.make_task(c), workdir, experiment=name)
-
-
-def test_quick_runs_of_clip_vqvae_and_dalle_end_to_end(tmp_path):
-    clip_dir, vq_dir, dalle_dir = (str(tmp_path / n) for n in ("clip", "vq", "dalle"))
-    quick_run(
-        clip_experiment, clip_dir, "quick", **{"train.steps": 10, "train.checkpoint_every": 10}
-    )
+def test_quick_runs_of_clip_vqvae_and_dalle_end_to_end(tmp_path, quick_clip):
+    clip_dir = quick_clip
+    vq_dir, dalle_dir = (str(tmp_path / n) for n in ("vq", "dalle"))
     results = clip_experiment.evaluate(clip_dir, overrides=["--config.eval.num_examples=64"])
     assert results["num_examples_test"] == 64 and results["num_prompts"] == 1200
     keys = [f"zero_shot_{a}" for a in clip_eval.ATTRIBUTES] + ["retrieval_r@1", "retrieval_r@5"]
