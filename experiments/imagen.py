@@ -47,7 +47,7 @@ from jaxgen import data, runs, train
 from jaxgen.data import captions
 from jaxgen.evaluation import common
 from jaxgen.metrics import evaluate as quality
-from jaxgen.models import cascade, diffusion, unet
+from jaxgen.models import cascade, diffusion
 from jaxgen.tasks import diffusion as diffusion_task
 from jaxgen.tasks import text_to_image
 
@@ -100,29 +100,12 @@ def get_config(preset="cpu"):
 
 
 def make_model(c):
-    m = c.model
-    return unet.UNet(
-        width=m.width,
-        width_mults=m.width_mults,
-        num_res_blocks=m.num_res_blocks,
-        attention_resolutions=m.attention_resolutions,
-        attention_heads=m.attention_heads,
-        norm_groups=m.norm_groups,
-        context=True,
-    )
+    return text_to_image.context_unet(c.model)
 
 
 def text_encoder(c):
     """tokens [B, L] -> the frozen CLIP text tower's features [B, L, D] (jitted)."""
-    if c.data.name not in data.CAPTIONED:
-        raise ValueError(f"{c.data.name} has no captions: train on {', '.join(data.CAPTIONED)}.")
-    return frozen_text_encoder(c.clip.workdir, c.data.name)
-
-
-@functools.lru_cache(maxsize=2)
-def frozen_text_encoder(workdir, dataset):
-    clip, params, _ = text_to_image.restore_frozen(workdir, "clip", dataset)
-    return jax.jit(lambda t: clip.apply({"params": params}, t, method="encode_text_tokens"))
+    return text_to_image.frozen_text_features(c.clip.workdir, c.data.name)
 
 
 def base_shape(c):
@@ -138,12 +121,6 @@ def make_sampler(c, model, num_samples, threshold=None):
         ml_collections.ConfigDict(s), diffusion_task.make_noise_schedule(c)
     )
     return diffusion.make_sampler(model, reverse, base_shape(c), num_samples)
-
-
-def test_captions(c, n):
-    """Token ids [n, L] of the first n test captions."""
-    test = data.load_captioned(c.data.name, "test", c.data.get("data_dir"))
-    return text_to_image.caption_tokens(c.data.name, test.captions[:n])
 
 
 def make_task(c):
@@ -166,7 +143,7 @@ def make_task(c):
         tx=train.adam(c.train.learning_rate, c.train.grad_clip, c.train.warmup_steps),
         step=train.loss_step(text_objective),
         sample=lambda state, key: sample(
-            state.ema_params, key, c.sample.guidance_w, encode(test_captions(c, n))
+            state.ema_params, key, c.sample.guidance_w, encode(text_to_image.test_captions(c, n))
         ),
     )
 
@@ -197,7 +174,7 @@ def thresholding_table(c, params, out_dir) -> dict:
     e, dataset = c.eval, c.data.name
     split = data.load_captioned(dataset, "test", c.data.get("data_dir"))
     n = min(e.thresholding_examples, len(split.captions))
-    tokens = test_captions(c, n)
+    tokens = text_to_image.test_captions(c, n)
     clip = text_to_image.restore_clip(e.clip_run, dataset) if e.clip_run else None
     rows, pictures = [], {}
     for threshold in ("static", "dynamic"):

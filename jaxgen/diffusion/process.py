@@ -153,3 +153,16 @@ def v_target(schedule: NoiseSchedule, x0: jax.Array, t: jax.Array, eps: jax.Arra
     alpha_bar = at_index(schedule.alpha_bar_t, t, x0.ndim)
     one_minus_alpha_bar = at_index(schedule.one_minus_alpha_bar_t, t, x0.ndim)
     return jnp.sqrt(alpha_bar) * eps - jnp.sqrt(one_minus_alpha_bar) * x0
+
+
+def eps_from_x0(schedule: NoiseSchedule, x_t: jax.Array, t: jax.Array, x0: jax.Array) -> jax.Array:
+    """The noise that q(x_t | x_0) put into x_t for a given x_0 (a data prediction turned
+    into the noise prediction every sampler takes):
+
+        eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t).
+    """
+    x_t, t, x0 = jnp.asarray(x_t), jnp.asarray(t), jnp.asarray(x0)
+    check_shapes("eps_from_x0", t, x_t=x_t, x0=x0)
+    alpha_bar = at_index(schedule.alpha_bar_t, t, x_t.ndim)
+    one_minus_alpha_bar = at_index(schedule.one_minus_alpha_bar_t, t, x_t.ndim)
+    return (x_t - jnp.sqrt(alpha_bar) * x0) / jnp.sqrt(one_minus_alpha_bar)

@@ -1,5 +1,5 @@
 """The objectives of Gaussian diffusion models (DDPM): the simplified noise-prediction loss,
-with eps or v as the regression target, and the variational bound on the negative
+with eps, v or x_0 as the regression target, and the variational bound on the negative
 log-likelihood (the likelihood DDPM reports in bits/dim). The process they are built from
 (schedules, q(x_t | x_0), the posterior, v) is ``jaxgen.diffusion``; step indices
 t = 0..T-1 as there.
@@ -32,6 +32,7 @@ from jaxgen.losses.divergences import (
 _TARGETS = {
     "eps": lambda schedule, x0, t, eps: eps,
     "v": v_target,
+    "x0": lambda schedule, x0, t, eps: x0,
 }
 
 
@@ -46,7 +47,9 @@ def noise_prediction_loss(
 
     L_simple = || eps - eps_theta( sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t ) ||^2,
     t ~ Uniform{1..T}, eps ~ N(0, I)  (Ho et al. 2020, eq. 14 and Algorithm 1);
-    with target="v" the network predicts v (``v_target``) instead (Salimans & Ho 2022).
+    with target="v" the network predicts v (``v_target``) instead (Salimans & Ho 2022), with
+    target="x0" the data x_0 itself (|| x_0 - f_theta(x_t, t) ||^2: unCLIP's prior, Ramesh
+    et al. 2022, sec. 2.1).
 
     Args:
       schedule: the ``NoiseSchedule``.
@@ -54,7 +57,7 @@ def noise_prediction_loss(
         network closed over its parameters.
       x0: [B, ...] data.
       key: PRNG key for t and eps.
-      target: "eps" or "v".
+      target: "eps", "v" or "x0".
 
     Returns:
       loss: [B] squared error averaged over the non-batch axes.

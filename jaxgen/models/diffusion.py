@@ -74,6 +74,7 @@ def objective(
     step: jax.Array | int,
     *,
     p_uncond: float = 0.0,
+    target: str = "eps",
 ) -> ObjectiveOutput:
     """Batch mean of L_simple (Ho et al. 2020, Algorithm 1 and eq. 14):
 
@@ -82,7 +83,8 @@ def objective(
 
     by ``losses.noise_prediction_loss``. A conditional model sees y = batch['label'] (a
     class, or context vectors), dropped to the empty condition with probability `p_uncond`;
-    an unconditional one ignores it.
+    an unconditional one ignores it. `target`: what the network predicts ("eps", "v", "x0":
+    ``losses.noise_prediction_loss``).
     """
     if not 0.0 <= p_uncond <= 1.0:
         raise ValueError(f"p_uncond must be in [0, 1], got {p_uncond}.")
@@ -91,7 +93,7 @@ def objective(
     if conditional(model):
         y = drop_labels(key_labels, batch["label"], p_uncond, model.null_label)
     eps_fn = functools.partial(eps_fn_y(model, params), y=y)
-    loss, _ = losses.noise_prediction_loss(schedule, eps_fn, batch["image"], key_loss)
+    loss, _ = losses.noise_prediction_loss(schedule, eps_fn, batch["image"], key_loss, target)
     return jnp.mean(loss), ({}, model_state)
 
 

@@ -26,6 +26,7 @@ from jaxgen.data import captions
 from jaxgen.evaluation import common, text_to_image
 from jaxgen.metrics import evaluate
 from jaxgen.metrics.classifier import load_feature_net, net_outputs
+from jaxgen.models import unet
 
 PICTURE_CAPTIONS = 8  # captions of the picture: the first 8 of the test split, 8 images each
 
@@ -54,6 +55,36 @@ def restore_clip(workdir: str, dataset: str) -> tuple[Callable, Callable]:
     embed_images = jax.jit(lambda x: model.apply({"params": params}, x, method="encode_image"))
     embed_text = jax.jit(lambda t: model.apply({"params": params}, t, method="encode_text"))
     return embed_images, embed_text
+
+
+@functools.lru_cache(maxsize=4)
+def frozen_text_features(workdir: str, dataset: str) -> Callable:
+    """tokens [B, L] -> the CLIP run `workdir`'s text-tower features at every place
+    [B, L, D] (jitted): the frozen text encoder of Imagen and of unCLIP's prior."""
+    if dataset not in data.CAPTIONED:
+        raise ValueError(f"{dataset} has no captions: train on {', '.join(data.CAPTIONED)}.")
+    clip, params, _ = restore_frozen(workdir, "clip", dataset)
+    return jax.jit(lambda t: clip.apply({"params": params}, t, method="encode_text_tokens"))
+
+
+def context_unet(m) -> unet.UNet:
+    """The U-Net conditioned on a context y [B, M, D] of a config's `model` block (width,
+    width_mults, num_res_blocks, attention_resolutions, attention_heads, norm_groups)."""
+    return unet.UNet(
+        width=m.width,
+        width_mults=m.width_mults,
+        num_res_blocks=m.num_res_blocks,
+        attention_resolutions=m.attention_resolutions,
+        attention_heads=m.attention_heads,
+        norm_groups=m.norm_groups,
+        context=True,
+    )
+
+
+def test_captions(c, n: int) -> np.ndarray:
+    """Token ids [n, L] of the first n test captions of config c's dataset."""
+    test = data.load_captioned(c.data.name, "test", c.data.get("data_dir"))
+    return caption_tokens(c.data.name, test.captions[:n])
 
 
 def caption_tokens(dataset: str, texts) -> np.ndarray:

@@ -17,6 +17,7 @@ from jaxgen.diffusion import (
     NoiseSchedule,
     classifier_free_guidance,
     cosine_schedule,
+    eps_from_x0,
     linear_schedule,
     posterior_mean_variance,
     q_sample,
@@ -185,18 +186,20 @@ class NoisePredictionLossTest(chex.TestCase):
         self.x0 = jnp.asarray(np.random.default_rng(2).uniform(-1, 1, size=(256, 4, 4, 1)))
 
     def _oracle(self, target):
-        """Exact eps (or v) from x_t, recovered with the true x_0 and the t it is given."""
+        """Exact eps (or v, or x_0) from x_t, recovered with the true x_0 and the t it is
+        given."""
         abar = self.schedule.alpha_bar_t
 
         def fn(x_t, t):
             a = abar[t].reshape(-1, 1, 1, 1)
             eps = (x_t - jnp.sqrt(a) * self.x0) / jnp.sqrt(1 - a)
-            return eps if target == "eps" else jnp.sqrt(a) * eps - jnp.sqrt(1 - a) * self.x0
+            targets = {"eps": eps, "v": jnp.sqrt(a) * eps - jnp.sqrt(1 - a) * self.x0}
+            return targets.get(target, self.x0 + 0.0 * x_t)
 
         return fn
 
     @chex.variants(with_jit=True, without_jit=True)
-    @parameterized.parameters("eps", "v")
+    @parameterized.parameters("eps", "v", "x0")
     def test_oracle_has_zero_loss(self, target):
         fn = self.variant(
             lambda x0, k: noise_prediction_loss(self.schedule, self._oracle(target), x0, k, target)
@@ -204,6 +207,15 @@ class NoisePredictionLossTest(chex.TestCase):
         loss, terms = fn(self.x0, jax.random.key(0))
         assert loss.shape == (256,) and terms["t"].shape == (256,)
         np.testing.assert_allclose(loss, np.zeros(256), atol=1e-4)
+
+    def test_eps_from_x0_inverts_the_forward_process(self):
+        """eps_from_x0(x_t, t, x_0) recovers the noise of q_sample(x_0, t, eps) exactly."""
+        eps = jax.random.normal(jax.random.key(3), self.x0.shape)
+        t = jnp.arange(256) % 10
+        x_t = q_sample(self.schedule, self.x0, t, eps)
+        np.testing.assert_allclose(
+            eps_from_x0(self.schedule, x_t, t, self.x0), eps, rtol=1e-4, atol=2e-4
+        )
 
     def test_wrong_target_is_penalised(self):
         # Predicting eps when the target is v costs E||eps - v||^2 > 0.
@@ -243,8 +255,8 @@ class NoisePredictionLossTest(chex.TestCase):
         assert not np.array_equal(terms["t"][0], terms["t"][1])
 
     def test_errors(self):
-        with pytest.raises(ValueError, match="unknown target 'x0'"):
-            noise_prediction_loss(self.schedule, None, self.x0, jax.random.key(0), target="x0")
+        with pytest.raises(ValueError, match="unknown target 'x_0'"):
+            noise_prediction_loss(self.schedule, None, self.x0, jax.random.key(0), target="x_0")
         with pytest.raises(ValueError, match=r"eps_fn returned shape \(256, 16\)"):
             noise_prediction_loss(
                 self.schedule, lambda x_t, t: x_t.reshape(256, 16), self.x0, jax.random.key(0)
