@@ -10,7 +10,12 @@ from jaxgen import data, runs
 from jaxgen.train import gan as gan_train
 from jaxgen.train import run, step
 
-NEEDS_A_RUN = {"latent_diffusion", "dalle", "imagen"}  # build on a trained stage: tested elsewhere
+NEEDS_A_RUN = {
+    "latent_diffusion",
+    "dalle",
+    "imagen",
+    "unclip",
+}  # build on a trained stage: tested elsewhere
 
 
 def experiment_presets():
