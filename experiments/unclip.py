@@ -217,9 +217,8 @@ def evaluate(workdir, step=None, overrides=()):
 
     originals = data.to_float(test.image[:VARIATIONS])
     z = np.repeat(np.asarray(embed_images(originals)), VARIATIONS - 1, axis=0)
-    drawn = np.asarray(from_embeddings(z, key)).reshape(
-        VARIATIONS, VARIATIONS - 1, *originals.shape[1:]
-    )
+    drawn = common.batched(from_embeddings, z, e.batch_size, key)  # at the compiled size
+    drawn = drawn.reshape(VARIATIONS, VARIATIONS - 1, *originals.shape[1:])
     rows = np.concatenate([originals[:, None], drawn], axis=1).reshape(-1, *originals.shape[1:])
     common.save_grid(out / "variations.png", rows, ncol=VARIATIONS)
     return common.write_results(out, results)
