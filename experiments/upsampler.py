@@ -27,9 +27,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgen import data, losses, metrics, runs, train
-from jaxgen.evaluation import common
-from jaxgen.metrics import evaluate as quality
+from jaxgen import data, runs, train
+from jaxgen.evaluation import common, superres
 from jaxgen.models import cascade, diffusion, unet
 from jaxgen.tasks import diffusion as diffusion_task
 from jaxgen.tasks import text_to_image
@@ -146,18 +145,6 @@ def make_task(c):
     )
 
 
-def scores(images, originals, name, batch_size):
-    """PSNR, SSIM and FID of upsampled images [N, H, W, C] in [-1, 1] against originals."""
-    fid = quality.evaluate_samples(
-        common.to_uint8(images), name, ("fid",), "test", batch_size=batch_size
-    )
-    return {
-        "psnr": float(np.mean(losses.psnr(originals, images))),
-        "ssim": float(np.mean(metrics.ssim(originals, images))),
-        "fid": fid[f"fid_{name}_classifier"],
-    }
-
-
 def evaluate(workdir, step=None, overrides=()):
     """Bilinear against the model -> WORKDIR/eval/step_N/ (module doc)."""
     c, _, state = runs.restore_run(workdir, step, overrides)
@@ -169,9 +156,9 @@ def evaluate(workdir, step=None, overrides=()):
     drawn = common.batched(lambda x, k: upsample(state.ema_params, x, k), low, e.batch_size,
                            jax.random.PRNGKey(e.seed))  # fmt: skip
     results = {"step": int(state.step), "num_examples": len(originals), "factor": f}
-    for name, images in (("bilinear", bilinear), ("model", drawn)):
-        s = scores(images, originals, c.data.name, e.batch_size)
-        results |= {f"{name}_{k}": v for k, v in s.items()}
+    results |= superres.table(
+        {"bilinear": bilinear, "model": drawn}, originals, c.data.name, e.batch_size
+    )
     out = common.eval_dir(workdir, state.step)
     rows = [np.asarray(jax.image.resize(low[:8], (8, *originals.shape[1:]), "nearest")),
             bilinear[:8], drawn[:8], originals[:8]]  # fmt: skip

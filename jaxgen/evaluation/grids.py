@@ -318,11 +318,16 @@ def triplet_grid(
 
 
 def pix2pix_hook(
-    generator: nn.Module, x_source: np.ndarray, y_target: np.ndarray, n: int
+    generator: nn.Module,
+    x_source: np.ndarray,
+    y_target: np.ndarray,
+    n: int,
+    show: Callable[[jax.Array], jax.Array] = lambda x: x,
 ) -> Sampler:
     """`sample(state, key)`: a square grid of n cells of triplets (input edge map, output,
     target) of pairs drawn by `key` from the held-out (x_source, y_target) arrays, by the
-    EMA params (`pix2pix.translate_standing`)."""
+    EMA params (`pix2pix.translate_standing`); the inputs shown as show(x) (SRGAN: at the
+    output's size)."""
     side = max(3, grid_size(n) // 3 * 3)
     count = side * side // 3
     if count > len(x_source):
@@ -334,7 +339,7 @@ def pix2pix_hook(
         idx = jax.random.choice(k_pick, x_source.shape[0], (count,), replace=False)
         x_source, y_target = x_source[idx], y_target[idx]
         y_fake = pix2pix.translate_standing(generator, params, model_state, x_source, k_g)
-        return square(triplet_grid(x_source, y_fake, y_target, side // 3))
+        return square(triplet_grid(show(x_source), y_fake, y_target, side // 3))
 
     return lambda state, key: draw(state.ema_params, state.model_state, key, x_source, y_target)
 

@@ -53,6 +53,7 @@ from jaxgen.losses.gan import (
     gradient_penalty,
     pix2pix_l1_loss,
     r1_penalty,
+    srgan_content_loss,
 )
 from jaxgen.losses.style import content_loss, gram_matrix, style_loss, total_variation
 from jaxgen.losses.vae import (
@@ -108,6 +109,7 @@ __all__ = [
     "negative_elbo",
     "noise_prediction_loss",
     "pix2pix_l1_loss",
+    "srgan_content_loss",
     "pixel_bins",
     "psnr",
     "r1_penalty",

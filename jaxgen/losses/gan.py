@@ -189,6 +189,27 @@ def pix2pix_l1_loss(x_fake: jax.Array, x_target: jax.Array) -> jax.Array:
     return mean_per_example(jnp.abs(x_fake - x_target))  # [B]
 
 
+def srgan_content_loss(phi_fake: jax.Array, phi_real: jax.Array) -> jax.Array:
+    """SRGAN's content loss: the mean squared distance of features of the super-resolved
+    and the real high-resolution image.
+
+    l_content = 1 / D sum_d (phi(I_HR)_d - phi(G(I_LR))_d)^2   (Ledig et al. 2017, eq. 5,
+    phi: VGG-19's feature map; with phi the identity it is SRResNet's pixel MSE, eq. 4). The
+    generator's loss is l_content + 10^-3 l_adversarial (eq. 3).
+
+    Args:
+      phi_fake: [B, ...] features of the generated images.
+      phi_real: [B, ...] features of the real images, the same shape.
+
+    Returns:
+      [B] mean over the non-batch axes.
+    """
+    phi_fake, phi_real = jnp.asarray(phi_fake), jnp.asarray(phi_real)
+    check_batched("srgan_content_loss", "phi_fake", phi_fake)
+    check_same_shape("srgan_content_loss", phi_fake=phi_fake, phi_real=phi_real)
+    return mean_per_example(jnp.square(phi_fake - phi_real))
+
+
 def cycle_consistency_loss(
     x_a: jax.Array, x_a_cycled: jax.Array, x_b: jax.Array, x_b_cycled: jax.Array
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
