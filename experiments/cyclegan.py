@@ -53,9 +53,13 @@ def get_config(preset="cpu"):
     c.seed = 0
     # domains: the class labels of A and B; batch_size: images per domain and step.
     c.data = {"name": "fashion_mnist", "batch_size": 16, "domains": (7, 9)}
-    c.model = {"widths": (32, 64), "num_res_blocks": 3, "d_widths": (32, 64)}
-    c.loss = {"gan": "least_squares", "cycle_weight": 10.0, "identity_weight": 0.0}
-    c.optimizer = {"g_learning_rate": 2e-4, "d_learning_rate": 2e-4, "b1": 0.5, "b2": 0.999}
+    # generator: "resnet" (CycleGAN's) or "unet" (pix2pix's, DualGAN's)
+    c.model = {"widths": (32, 64), "num_res_blocks": 3, "d_widths": (32, 64), "generator": "resnet"}
+    # n_critic: discriminator updates per generator update
+    c.loss = {"gan": "least_squares", "cycle_weight": 10.0, "identity_weight": 0.0, "n_critic": 1}
+    # name: "adam" or "rmsprop" (WGAN's); weight_clip > 0 clips every critic weight (WGAN)
+    c.optimizer = {"name": "adam", "g_learning_rate": 2e-4, "d_learning_rate": 2e-4, "b1": 0.5,
+                   "b2": 0.999, "weight_clip": 0.0}  # fmt: skip
     c.train = train.train_config(
         steps=4_000,
         num_samples=36,  # 6 rows of a, G(a), F(G(a)), b, F(b), G(F(b))
@@ -65,14 +69,17 @@ def get_config(preset="cpu"):
 
 
 def make_generator(c):
-    """The ResNet generator architecture of G and F."""
+    """The generator architecture of G and F: CycleGAN's ResNet generator, or the U-Net."""
     m = c.model
     channels = data.dataset_spec(c.data.name).shape[-1]
+    if m.generator not in ("resnet", "unet"):
+        raise ValueError(f"model.generator={m.generator!r}: choose resnet or unet.")
+    unet = m.generator == "unet"
     return pix2pix.EncoderDecoder(
         channels,
         m.widths,
-        skip_connections=False,
-        num_res_blocks=m.num_res_blocks,
+        skip_connections=unet,
+        num_res_blocks=0 if unet else m.num_res_blocks,
         normalization="instance",
         dropout_rate=0.0,
     )
@@ -90,7 +97,14 @@ def make_task(c):
     o = c.optimizer
     return train.Task(
         init=gan_train.jit_init(lambda key, x: cyclegan.init(generator, discriminator, key, x, x)),
-        tx=gan_train.optimizers("adam", o.g_learning_rate, o.d_learning_rate, b1=o.b1, b2=o.b2),
+        tx=gan_train.optimizers(
+            o.name,
+            o.g_learning_rate,
+            o.d_learning_rate,
+            b1=o.b1,
+            b2=o.b2,
+            weight_clip=o.weight_clip,
+        ),  # fmt: skip
         step=cyclegan.make_step(
             generator,
             discriminator,
@@ -99,6 +113,7 @@ def make_task(c):
             kind=loss.gan,
             cycle_weight=loss.cycle_weight,
             identity_weight=loss.identity_weight,
+            k=loss.n_critic,
         ),
         sample=grids.cyclegan_hook(generator, *domains(c, "test"), c.train.num_samples),
     )

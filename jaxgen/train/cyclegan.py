@@ -10,6 +10,9 @@ ResNet generator) and `jaxgen.models.gan.Discriminator` (a PatchGAN). The unpair
 are image pools (e.g. `jaxgen.data.paired.class_domains`) from which every step draws a
 batch per domain; the loader's batch sets only the batch size. Not implemented: the paper's
 history buffer of 50 generated images for D. Pictures: `jaxgen.evaluation.grids`.
+
+DualGAN (Yi et al. 2017) is the same dual game with Wasserstein critics (kind "wasserstein",
+weight clipping, k = n_critic critic updates per generator update) and U-Net generators.
 """
 
 from __future__ import annotations
@@ -167,9 +170,11 @@ def make_step(
     kind: str = "least_squares",
     cycle_weight: float = 10.0,
     identity_weight: float = 0.0,
+    k: int = 1,
 ) -> Step:
     """The training step: a batch per domain drawn from the pools (the loader's batch gives
-    only the per-device batch size), then `gan_step` with k = 1."""
+    only the per-device batch size), then `gan_step` with k discriminator updates per
+    generator update (DualGAN's n_critic)."""
     inner = gan_step(
         lambda p, state, batch, key: discriminator_objective(
             generator, discriminator, kind, p, state, batch, key
@@ -177,7 +182,7 @@ def make_step(
         lambda p, state, batch, key: generator_objective(
             generator, discriminator, kind, cycle_weight, identity_weight, p, state, batch, key
         ),
-        k=1,
+        k=k,
     )
 
     def step(state, batch, key):

@@ -118,6 +118,21 @@ def test_wgan_clips_every_critic_weight_after_each_update(data_dir):
     assert all(np.isfinite(v).all() for m in history for v in m.values())
 
 
+def test_dualgan_is_cyclegan_with_clipped_wasserstein_critics(data_dir):
+    """DualGAN: CycleGAN's wiring with U-Net generators and Wasserstein critics, clipped to
+    [-0.01, 0.01] after 2 steps of n_critic = 2 updates each (some weights at the bound);
+    the generators are not clipped."""
+    cfg = tiny_config("dualgan", data_dir, **CONFIGS["cyclegan"][0])
+    cfg.data.domains = (0, 1)
+    assert (cfg.loss.gan, cfg.loss.n_critic, cfg.model.generator) == ("wasserstein", 2, "unet")
+    state, history = train_steps(load_experiment("dualgan").make_task(cfg), cfg, 2)
+    critic = np.concatenate([x.ravel() for x in leaves(state.params[gan_train.DISCRIMINATOR])])
+    assert np.abs(critic).max() <= 0.01 + 1e-7 and np.isclose(np.abs(critic), 0.01).sum() > 10
+    generator = np.concatenate([x.ravel() for x in leaves(state.params[gan_train.GENERATOR])])
+    assert np.abs(generator).max() > 0.1
+    assert all(np.isfinite(v).all() for m in history for v in m.values())
+
+
 def test_clip_weights_update_lands_on_the_clipped_weights():
     tx = train.optim.clip_weights(0.5)
     w = {"a": np.array([0.2, -0.4, 0.45]), "b": np.array([[1.0]])}
