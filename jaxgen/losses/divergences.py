@@ -1,11 +1,13 @@
 """Divergences, entropies and log-likelihoods.
 
 Every function takes batched arrays with the batch on axis 0 and returns one value per
-example, shape [B], in nats, summed over all non-batch axes.
+example, shape [B], in nats, summed over all non-batch axes. The discrete ones (entropy,
+KL, JS) also take a single distribution [K] and then return a scalar.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -47,19 +49,33 @@ def _check_discrete(fn: str, **arrays: jax.Array) -> None:
     check_same_shape(fn, layout="[B, ..., K]", **arrays)
 
 
+def one_or_batch(fn):
+    """`fn` over batches [B, ..., K] that also takes single distributions [K] (-> a scalar)."""
+
+    @functools.wraps(fn)
+    def wrapper(*distributions, **kwargs):
+        distributions = [jnp.asarray(d) for d in distributions]
+        if all(d.ndim == 1 for d in distributions):
+            return fn(*(d[None] for d in distributions), **kwargs)[0]
+        return fn(*distributions, **kwargs)
+
+    return wrapper
+
+
+@one_or_batch
 def entropy(p: jax.Array, *, from_logits: bool = False) -> jax.Array:
     """Shannon entropy of categorical distributions over the last axis.
 
     H(p) = -sum_k p_k log p_k   (Shannon 1948), with 0 log 0 = 0.
 
     Args:
-      p: [B, ..., K] probabilities (each row sums to 1), or unnormalised logits when
+      p: [B, ..., K] (or one [K]) probabilities (each row sums to 1), or logits when
         ``from_logits`` (then p = softmax(logits), computed stably with log_softmax).
       from_logits: interpret ``p`` as logits.
 
     Returns:
       [B] entropy in nats, summed over the non-batch axes other than K (e.g. over pixels
-      for per-pixel categoricals).
+      for per-pixel categoricals); a scalar for one [K].
     """
     p = jnp.asarray(p)
     _check_discrete("entropy", p=p)
@@ -67,6 +83,7 @@ def entropy(p: jax.Array, *, from_logits: bool = False) -> jax.Array:
     return -sum_per_example(_p_times(probs, log_p))  # [B]
 
 
+@one_or_batch
 def kl_divergence(p: jax.Array, q: jax.Array, *, from_logits: bool = False) -> jax.Array:
     """KL divergence between categorical distributions over the last axis.
 
@@ -74,12 +91,12 @@ def kl_divergence(p: jax.Array, q: jax.Array, *, from_logits: bool = False) -> j
     with 0 log(0 / q) = 0; it is +inf where q_k = 0 < p_k.
 
     Args:
-      p, q: [B, ..., K] probabilities, or logits when ``from_logits`` (log_softmax is used,
-        so |logit| = 100 stays finite).
+      p, q: [B, ..., K] (or one [K]) probabilities, or logits when ``from_logits``
+        (log_softmax keeps |logit| = 100 finite).
       from_logits: interpret ``p`` and ``q`` as logits.
 
     Returns:
-      [B] KL in nats, summed over the non-batch axes.
+      [B] KL in nats, summed over the non-batch axes; a scalar for one [K].
     """
     p, q = jnp.asarray(p), jnp.asarray(q)
     _check_discrete("kl_divergence", p=p, q=q)
@@ -88,6 +105,7 @@ def kl_divergence(p: jax.Array, q: jax.Array, *, from_logits: bool = False) -> j
     return sum_per_example(_p_times(probs_p, log_p - log_q))  # [B]
 
 
+@one_or_batch
 def js_divergence(p: jax.Array, q: jax.Array, *, from_logits: bool = False) -> jax.Array:
     """Jensen-Shannon divergence between categorical distributions over the last axis.
 
@@ -96,11 +114,11 @@ def js_divergence(p: jax.Array, q: jax.Array, *, from_logits: bool = False) -> j
     minimax GAN minimises at the optimal discriminator (Goodfellow et al. 2014).
 
     Args:
-      p, q: [B, ..., K] probabilities, or logits when ``from_logits``.
+      p, q: [B, ..., K] (or one [K]) probabilities, or logits when ``from_logits``.
       from_logits: interpret ``p`` and ``q`` as logits.
 
     Returns:
-      [B] JS divergence in nats, summed over the non-batch axes.
+      [B] JS divergence in nats, summed over the non-batch axes; a scalar for one [K].
     """
     p, q = jnp.asarray(p), jnp.asarray(q)
     _check_discrete("js_divergence", p=p, q=q)
@@ -139,7 +157,7 @@ def kl_diag_gaussians(
       mu_q, logvar_q, mu_p, logvar_p: [B, ...] means and log-variances, all the same shape.
 
     Returns:
-      [B] KL in nats, summed over the non-batch axes.
+      [B] KL in nats, summed over the non-batch axes; a scalar for one [K].
     """
     mu_q, logvar_q, mu_p, logvar_p = map(jnp.asarray, (mu_q, logvar_q, mu_p, logvar_p))
     check_batched("kl_diag_gaussians", "mu_q", mu_q)
@@ -159,7 +177,7 @@ def kl_standard_normal(mu: jax.Array, logvar: jax.Array) -> jax.Array:
       mu, logvar: [B, ...] posterior mean and log-variance log sigma^2.
 
     Returns:
-      [B] KL in nats, summed over the non-batch axes.
+      [B] KL in nats, summed over the non-batch axes; a scalar for one [K].
     """
     mu, logvar = jnp.asarray(mu), jnp.asarray(logvar)
     check_batched("kl_standard_normal", "mu", mu)

@@ -40,6 +40,25 @@ from jax import lax
 _SPATIAL = {1: "H", 2: "HW", 3: "DHW"}
 
 
+def conv_output_size(n: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Output length of a convolution along one axis (Dumoulin & Visin 2016, relation 6):
+    o = floor((n + 2p - k) / s) + 1 for input n, kernel k, stride s, zero padding p."""
+    if kernel > n + 2 * padding:
+        raise ValueError(f"conv_output_size: kernel {kernel} > padded input {n + 2 * padding}.")
+    return (n + 2 * padding - kernel) // stride + 1
+
+
+def conv_transpose_output_size(
+    n: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0
+) -> int:
+    """Output length of the transposed convolution of ``conv_output_size``'s (its adjoint):
+    o = (n - 1) s - 2p + k + a (Dumoulin & Visin 2016, relation 14), a = output_padding in
+    0..s-1 choosing among the input sizes the strided convolution maps to n."""
+    if not 0 <= output_padding < max(stride, 1):
+        raise ValueError(f"output_padding must be in 0..stride-1, got {output_padding}.")
+    return (n - 1) * stride - 2 * padding + kernel + output_padding
+
+
 def _dimension_numbers(num_spatial):
     s = _SPATIAL[num_spatial]
     return (f"N{s}C", f"{s}IO", f"N{s}C")

@@ -144,9 +144,13 @@ class DiscreteTest(chex.TestCase):
         with pytest.raises(ValueError, match=r"p shape \(4, 3\) != q shape \(4, 2\)"):
             fn(jnp.ones((4, 3)) / 3, jnp.ones((4, 2)) / 2)
 
-    def test_missing_batch_axis_error(self):
-        with pytest.raises(ValueError, match=r"entropy: p has shape \(3,\).*\[B, \.\.\., K\]"):
-            entropy(jnp.ones(3) / 3)
+    def test_shape_errors(self):
+        """One distribution [K] or a batch [B, ..., K]; a scalar, or a single p against a
+        batch of q, gets the layout error."""
+        with pytest.raises(ValueError, match=r"entropy: p has shape \(\).*\[B, \.\.\., K\]"):
+            entropy(jnp.asarray(0.5))
+        with pytest.raises(ValueError, match=r"kl_divergence: p has shape \(3,\)"):
+            kl_divergence(jnp.ones(3) / 3, jnp.ones((2, 3)) / 3)
 
 
 def _mc_kl(rng, mu_q, logvar_q, mu_p, logvar_p, num_samples=20_000):
