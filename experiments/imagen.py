@@ -51,51 +51,13 @@ from jaxgen.models import cascade, diffusion
 from jaxgen.tasks import diffusion as diffusion_task
 from jaxgen.tasks import text_to_image
 
-PRESETS = {
-    "quick": {
-        "data.name": "digits_captions",
-        "clip.workdir": "runs/clip_quick_captions",
-        "model.width": 16,
-        "train.steps": 200,
-        "train.checkpoint_every": 100,
-        "train.num_samples": 8,
-        "sample.num_steps": 4,
-        "eval.upsampler": "runs/upsampler_quick",
-        "eval.clip_run": "",
-    },
-    "cpu": {},
-}
+PRESETS = {"quick": text_to_image.QUICK_CASCADE, "cpu": {}}
 
 
 def get_config(preset="cpu"):
-    c = ml_collections.ConfigDict()
-    c.seed = 0
-    c.data = {"name": "fashion_captions", "batch_size": 64}
-    c.clip = {"workdir": "results/clip_cpu_s0"}  # the frozen text encoder
-    c.diffusion = {"schedule": "linear", "num_steps": 1000}
-    c.model = {
-        "factor": 2,  # the base model's images: the 2x2 means, 16x16
-        "width": 32,
-        "width_mults": (1, 2, 2),
-        "num_res_blocks": 1,
-        "attention_resolutions": (8, 4),
-        "attention_heads": 2,
-        "norm_groups": 8,
-    }
-    c.loss = {"p_uncond": 0.1}
-    c.sample = {"sampler": "ddim", "num_steps": 25, "eta": 0.0, "variance": "beta",
-                "guidance_w": 2.0, "threshold": "dynamic"}  # fmt: skip
-    c.train = train.train_config(
-        steps=5000, learning_rate=1e-3, warmup_steps=200, grad_clip=1.0, sample_every=2500
-    )
-    c.eval = train.eval_config(
-        num_examples=1000,
-        batch_size=200,
-        clip_run="results/clip_cpu_s0",
-        upsampler="results/upsampler_cpu_s0",
-        thresholding_weights=(1.0, 3.0, 5.0, 10.0),  # Imagen's w = 1 + sample.guidance_w
-        thresholding_examples=500,
-    )
+    c = text_to_image.cascade_config()
+    c.eval.thresholding_weights = (1.0, 3.0, 5.0, 10.0)  # Imagen's w = 1 + sample.guidance_w
+    c.eval.thresholding_examples = 500
     return train.with_preset(c, preset, PRESETS)
 
 

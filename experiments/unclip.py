@@ -32,7 +32,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 from jaxgen_experiments import upsampler
@@ -46,19 +45,7 @@ from jaxgen.tasks import diffusion as diffusion_task
 from jaxgen.tasks import text_to_image
 
 PRESETS = {
-    "quick": {
-        "data.name": "digits_captions",
-        "clip.workdir": "runs/clip_quick_captions",
-        "prior.width": 32,
-        "prior.depth": 1,
-        "model.width": 16,
-        "train.steps": 200,
-        "train.checkpoint_every": 100,
-        "train.num_samples": 8,
-        "sample.num_steps": 4,
-        "eval.upsampler": "runs/upsampler_quick",
-        "eval.clip_run": "",
-    },
+    "quick": text_to_image.QUICK_CASCADE | {"prior.width": 32, "prior.depth": 1},
     "cpu": {},
 }
 
@@ -66,33 +53,9 @@ VARIATIONS = 8  # test images of variations.png, each with 7 variations
 
 
 def get_config(preset="cpu"):
-    c = ml_collections.ConfigDict()
-    c.seed = 0
-    c.data = {"name": "fashion_captions", "batch_size": 64}
-    c.clip = {"workdir": "results/clip_cpu_s0"}
-    c.diffusion = {"schedule": "linear", "num_steps": 1000}
+    c = text_to_image.cascade_config()  # c.model: the decoder
     c.prior = {"width": 128, "depth": 4, "num_heads": 4}
-    c.model = {  # the decoder, at the 2x2 means (16x16)
-        "factor": 2,
-        "width": 32,
-        "width_mults": (1, 2, 2),
-        "num_res_blocks": 1,
-        "attention_resolutions": (8, 4),
-        "attention_heads": 2,
-        "norm_groups": 8,
-    }
-    c.loss = {"p_uncond": 0.1}
-    c.sample = {"sampler": "ddim", "num_steps": 25, "eta": 0.0, "variance": "beta",
-                "prior_guidance_w": 1.0, "guidance_w": 2.0, "threshold": "dynamic"}  # fmt: skip
-    c.train = train.train_config(
-        steps=5000, learning_rate=1e-3, warmup_steps=200, grad_clip=1.0, sample_every=2500
-    )
-    c.eval = train.eval_config(
-        num_examples=1000,
-        batch_size=200,
-        clip_run="results/clip_cpu_s0",
-        upsampler="results/upsampler_cpu_s0",
-    )
+    c.sample.prior_guidance_w = 1.0
     return train.with_preset(c, preset, PRESETS)
 
 

@@ -74,13 +74,8 @@ def get_config(preset="cpu"):
 
 def make_model(c):
     """The upsampler's U-Net: channels C out of [x_t, up(low)], the level's embedding."""
-    m = c.model
-    return unet.UNet(
-        width=m.width,
-        width_mults=m.width_mults,
-        num_res_blocks=m.num_res_blocks,
-        attention_resolutions=m.attention_resolutions,
-        norm_groups=m.norm_groups,
+    return unet.from_config(
+        c.model,
         num_classes=len(c.augmentation.steps),
         out_channels=data.dataset_spec(c.data.name).shape[-1],
     )

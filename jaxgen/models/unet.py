@@ -195,3 +195,18 @@ class UNet(nn.Module):
         h = nn.swish(group_norm(h, groups))
         out = self.out_channels or x.shape[-1]
         return nn.Conv(out, (3, 3), kernel_init=nn.initializers.zeros)(h)
+
+
+def from_config(m, **conditioning) -> UNet:
+    """The UNet of a config's `model` block (width, width_mults, num_res_blocks,
+    attention_resolutions, norm_groups; attention_heads, default 1) with `conditioning`
+    (num_classes, context, out_channels)."""
+    return UNet(
+        width=m.width,
+        width_mults=m.width_mults,
+        num_res_blocks=m.num_res_blocks,
+        attention_resolutions=m.attention_resolutions,
+        attention_heads=m.get("attention_heads", 1),
+        norm_groups=m.norm_groups,
+        **conditioning,
+    )

@@ -146,15 +146,7 @@ def make_model(c):
         return dit.DiT(width=m.width, num_classes=num_classes, **m.dit)
     if arch != "unet":
         raise ValueError(f"model.arch={arch!r}: choose unet or dit.")
-    return unet.UNet(
-        width=m.width,
-        width_mults=m.width_mults,
-        num_res_blocks=m.num_res_blocks,
-        attention_resolutions=m.attention_resolutions,
-        attention_heads=m.attention_heads,
-        norm_groups=m.norm_groups,
-        num_classes=num_classes,
-    )
+    return unet.from_config(m, num_classes=num_classes)
 
 
 def make_noise_schedule(c):

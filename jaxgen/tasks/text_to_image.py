@@ -19,6 +19,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from jaxgen import data, runs, train
@@ -68,17 +69,58 @@ def frozen_text_features(workdir: str, dataset: str) -> Callable:
 
 
 def context_unet(m) -> unet.UNet:
-    """The U-Net conditioned on a context y [B, M, D] of a config's `model` block (width,
-    width_mults, num_res_blocks, attention_resolutions, attention_heads, norm_groups)."""
-    return unet.UNet(
-        width=m.width,
-        width_mults=m.width_mults,
-        num_res_blocks=m.num_res_blocks,
-        attention_resolutions=m.attention_resolutions,
-        attention_heads=m.attention_heads,
-        norm_groups=m.norm_groups,
-        context=True,
+    """The U-Net conditioned on a context y [B, M, D] of a config's `model` block."""
+    return unet.from_config(m, context=True)
+
+
+# The quick preset of a cascade (imagen, unclip): digits_captions, a quick CLIP and upsampler.
+QUICK_CASCADE = {
+    "data.name": "digits_captions",
+    "clip.workdir": "runs/clip_quick_captions",
+    "model.width": 16,
+    "train.steps": 200,
+    "train.checkpoint_every": 100,
+    "train.num_samples": 8,
+    "sample.num_steps": 4,
+    "eval.upsampler": "runs/upsampler_quick",
+    "eval.clip_run": "",
+}
+
+
+def cascade_config() -> ml_collections.ConfigDict:
+    """The config shared by the cascades' base models (imagen's text-conditional U-Net,
+    unclip's decoder): fashion_captions, the frozen CLIP results/clip_cpu_s0, a 16x16
+    context U-Net (width 32, mults (1, 2, 2), attention at 8x8 and 4x4), conditions dropped
+    10% of the time, DDIM 25 steps with guidance 2 (Imagen's w = 3) and dynamic
+    thresholding, 5,000 steps of batch 64, the evaluation's upsampler
+    results/upsampler_cpu_s0."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.data = {"name": "fashion_captions", "batch_size": 64}
+    c.clip = {"workdir": "results/clip_cpu_s0"}  # the frozen CLIP
+    c.diffusion = {"schedule": "linear", "num_steps": 1000}
+    c.model = {
+        "factor": 2,  # the base model's images: the 2x2 means, 16x16
+        "width": 32,
+        "width_mults": (1, 2, 2),
+        "num_res_blocks": 1,
+        "attention_resolutions": (8, 4),
+        "attention_heads": 2,
+        "norm_groups": 8,
+    }
+    c.loss = {"p_uncond": 0.1}
+    c.sample = {"sampler": "ddim", "num_steps": 25, "eta": 0.0, "variance": "beta",
+                "guidance_w": 2.0, "threshold": "dynamic"}  # fmt: skip
+    c.train = train.train_config(
+        steps=5000, learning_rate=1e-3, warmup_steps=200, grad_clip=1.0, sample_every=2500
     )
+    c.eval = train.eval_config(
+        num_examples=1000,
+        batch_size=200,
+        clip_run="results/clip_cpu_s0",
+        upsampler="results/upsampler_cpu_s0",
+    )
+    return c
 
 
 def test_captions(c, n: int) -> np.ndarray:
