@@ -15,12 +15,14 @@ along the channels (the U-Net's ``out_channels`` = C).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
-from jaxgen.diffusion import NoiseSchedule, q_sample
+from jaxgen.diffusion import EpsFn, NoiseSchedule, q_sample
 from jaxgen.models.types import Batch, ObjectiveOutput, PyTree
 
 
@@ -48,7 +50,7 @@ def augment(schedule: NoiseSchedule, low: jax.Array, t_aug: jax.Array, key: jax.
     return q_sample(schedule, low, t_aug, jax.random.normal(key, low.shape))
 
 
-def upsampler_eps_fn(model: nn.Module, params: PyTree, low_a: jax.Array, level: jax.Array):
+def upsampler_eps_fn(model: nn.Module, params: PyTree, low_a: jax.Array, level: jax.Array) -> EpsFn:
     """eps_fn(x_t, t) of the upsampler given the augmented low-resolution images low_a and
     their levels [B]: the noise predictor any sampler runs."""
     return lambda x_t, t: model.apply({"params": params}, upsampler_input(x_t, low_a), t, level)
@@ -80,7 +82,7 @@ def upsampler_objective(
 def upsample(
     model: nn.Module,
     params: PyTree,
-    reverse,
+    reverse: Callable[[EpsFn, jax.Array, jax.Array], jax.Array],
     schedule: NoiseSchedule,
     aug_steps: jax.Array,
     level: int,

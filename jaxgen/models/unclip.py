@@ -14,6 +14,8 @@ embeddings the prior draws and the decoder reads are CLIP's unit vectors times s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -69,7 +71,9 @@ class Prior(nn.Module):
         return nn.Dense(z_t.shape[-1], name="out")(x[:, -1])
 
 
-def prior_eps_fn(prior: Prior, params: PyTree, schedule: NoiseSchedule):
+def prior_eps_fn(
+    prior: Prior, params: PyTree, schedule: NoiseSchedule
+) -> Callable[[jax.Array, jax.Array, jax.Array], jax.Array]:
     """(z_t, t, y) -> eps: the prior's z_0 prediction as the noise prediction samplers take
     (``diffusion.eps_from_x0``)."""
 

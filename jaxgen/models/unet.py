@@ -7,6 +7,7 @@ their mean pooled into the embedding, cross-attention to them beside each self-a
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -197,7 +198,7 @@ class UNet(nn.Module):
         return nn.Conv(out, (3, 3), kernel_init=nn.initializers.zeros)(h)
 
 
-def from_config(m, **conditioning) -> UNet:
+def from_config(m: Any, **conditioning: Any) -> UNet:
     """The UNet of a config's `model` block (width, width_mults, num_res_blocks,
     attention_resolutions, norm_groups; attention_heads, default 1) with `conditioning`
     (num_classes, context, out_channels)."""

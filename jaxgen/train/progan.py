@@ -14,6 +14,8 @@ lr 1e-3, b1 0, b2 0.99.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -58,7 +60,7 @@ def make_step(
     discriminator: progan.Discriminator,
     latent_dim: int,
     phase_steps: int,
-    prepare=lambda x: x,
+    prepare: Callable[[jax.Array], jax.Array] = lambda x: x,
 ) -> Step:
     """gan_step (k = 1) of the WGAN-GP + drift objectives at the scheduled level; batches'
     images go through `prepare` (e.g. padding to a power of 2) first."""
@@ -100,7 +102,13 @@ def make_step(
     return gan_step(at_level(d_objective), at_level(g_objective), k=1)
 
 
-def init(generator, discriminator, key, latent_dim: int, channels: int) -> tuple[PyTree, PyTree]:
+def init(
+    generator: progan.Generator,
+    discriminator: progan.Discriminator,
+    key: jax.Array,
+    latent_dim: int,
+    channels: int,
+) -> tuple[PyTree, PyTree]:
     """(params, model_state) of both networks with every level's layers."""
     k_g, k_d = jax.random.split(key)
     z, x = jnp.zeros((2, latent_dim)), jnp.zeros((2, 4, 4, channels))
@@ -111,7 +119,9 @@ def init(generator, discriminator, key, latent_dim: int, channels: int) -> tuple
     return params, {GENERATOR: {}, DISCRIMINATOR: {}}
 
 
-def generate(generator, params: PyTree, z: jax.Array, level: jax.Array, alpha: jax.Array):
+def generate(
+    generator: progan.Generator, params: PyTree, z: jax.Array, level: jax.Array, alpha: jax.Array
+) -> jax.Array:
     """G(z) at the traced `level` and `alpha`, at the last level's size: [N, H, W, C]."""
     num_levels = len(generator.widths)
     branches = [
