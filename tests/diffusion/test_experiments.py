@@ -92,10 +92,9 @@ def test_guidance_on_a_context_uses_the_zero_context():
                       norm_groups=4, context=True)  # fmt: skip
     x, t = jax.random.normal(jax.random.key(0), (2, 4, 4, 1)), jnp.array([3, 30])
     y = jax.random.normal(jax.random.key(1), (2, 3, 5))
-    params = diffusion.init_params(model, jax.random.key(2), x, y)
-    params = jax.tree.map(lambda p: p + 0.1, params)  # zero-initialized outputs made nonzero
-    eps = lambda y: model.apply({"params": params}, x, t, y)  # noqa: E731
-    guided = diffusion.sample_eps_fn(model, params, 2, 2.5, y)(x, t)
+    params = random_params(model, x, t, y)  # no zero-initialized output: eps_pred != 0
+    eps = jax.jit(lambda y: model.apply({"params": params}, x, t, y))
+    guided = jax.jit(lambda: diffusion.sample_eps_fn(model, params, 2, 2.5, y)(x, t))()
     np.testing.assert_allclose(guided, 3.5 * eps(y) - 2.5 * eps(jnp.zeros_like(y)), atol=1e-5)
 
 

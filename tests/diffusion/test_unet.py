@@ -96,13 +96,12 @@ def test_context_is_pooled_and_attended_as_a_set():
 
 def test_context_and_out_channels_checks():
     x, t = jnp.zeros((2, 8, 8, 2)), jnp.zeros(2, jnp.int32)
-    out = context_unet(out_channels=1).init_with_output(
-        jax.random.key(0), x, t, jnp.ones((2, 3, 4))
-    )
+    key, y = jax.random.key(0), jnp.ones((2, 3, 4))  # shapes only: traced, not compiled
+    out = jax.eval_shape(context_unet(out_channels=1).init_with_output, key, x, t, y)
     assert out[0].shape == (2, 8, 8, 1)
     with pytest.raises(ValueError, match=r"y \[B, M, D\]"):
-        context_unet().init(jax.random.key(0), x, t, t)
+        jax.eval_shape(context_unet().init, key, x, t, t)
     with pytest.raises(ValueError, match="without y"):
-        context_unet().init(jax.random.key(0), x, t)
+        jax.eval_shape(context_unet().init, key, x, t)
     with pytest.raises(ValueError, match="not both"):
-        context_unet(num_classes=10).init(jax.random.key(0), x, t, jnp.ones((2, 3, 4)))
+        jax.eval_shape(context_unet(num_classes=10).init, key, x, t, y)
