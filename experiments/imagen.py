@@ -96,6 +96,8 @@ def make_task(c):
         y = encode(jnp.zeros((len(images), captions.Tokenizer().max_len), int))
         return diffusion.init_params(model, key, jnp.zeros((len(images), *base_shape(c))), y), {}
 
+    y_hook = encode(text_to_image.test_captions(c, n))  # the hook's captions, encoded once
+
     def text_objective(params, model_state, batch, key, step):
         batch = {"image": cascade.downsample(batch["image"], f), "label": encode(batch["tokens"])}
         return objective(params, model_state, batch, key, step)
@@ -104,9 +106,7 @@ def make_task(c):
         init=jax.jit(init),
         tx=train.adam(c.train.learning_rate, c.train.grad_clip, c.train.warmup_steps),
         step=train.loss_step(text_objective),
-        sample=lambda state, key: sample(
-            state.ema_params, key, c.sample.guidance_w, encode(text_to_image.test_captions(c, n))
-        ),
+        sample=lambda state, key: sample(state.ema_params, key, c.sample.guidance_w, y_hook),
     )
 
 
@@ -136,7 +136,7 @@ def thresholding_table(c, params, out_dir) -> dict:
     e, dataset = c.eval, c.data.name
     split = data.load_captioned(dataset, "test", c.data.get("data_dir"))
     n = min(e.thresholding_examples, len(split.captions))
-    tokens = text_to_image.test_captions(c, n)
+    tokens = text_to_image.caption_tokens(dataset, split.captions[:n])
     clip = text_to_image.restore_clip(e.clip_run, dataset) if e.clip_run else None
     rows, pictures = [], {}
     for threshold in ("static", "dynamic"):

@@ -133,9 +133,10 @@ def make_task(c):
 
     draw_embeddings, decode = samplers(c, prior, decoder, embed_dim)
 
+    y = text(text_to_image.test_captions(c, c.train.num_samples))  # the hook's, encoded once
+
     def sample(state, key):
         key_prior, key_decoder = jax.random.split(key)
-        y = text(text_to_image.test_captions(c, c.train.num_samples))
         z = draw_embeddings(state.ema_params["prior"], key_prior, y)
         return decode(state.ema_params["decoder"], key_decoder, z)
 
@@ -169,7 +170,8 @@ def evaluate(workdir, step=None, overrides=()):
 
     test = data.load_captioned(c.data.name, "test", c.data.get("data_dir"))
     n = min(e.num_examples or len(test.captions), len(test.captions))
-    tokens, key = text_to_image.test_captions(c, n), jax.random.PRNGKey(e.seed)
+    tokens = text_to_image.caption_tokens(c.data.name, test.captions[:n])
+    key = jax.random.PRNGKey(e.seed)
     draw = lambda t, k: draw_embeddings(params["prior"], k, text(t))  # noqa: E731
     z_prior = common.batched(draw, tokens, e.batch_size, key)
     z_image = common.batched(embed_images, data.to_float(test.image[:n]), e.batch_size)

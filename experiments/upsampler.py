@@ -128,8 +128,9 @@ def make_task(c):
         return cascade.upsampler_objective(model, schedule, aug, f, params, model_state, batch,
                                            key, step)  # fmt: skip
 
+    low = cascade.downsample(test_images(c, c.train.num_samples), f)  # the hook's, once
+
     def sample(state, key):
-        low = cascade.downsample(test_images(c, c.train.num_samples), f)
         return upsample(state.ema_params, low, key)
 
     return train.Task(
