@@ -1,6 +1,6 @@
 """Super-resolution diffusion (Imagen's and unCLIP's upsamplers; Saharia et al. 2022,
-sec. 2.4): a U-Net eps_theta([x_t, up(low_a)], t, a) drawing an image at f times the
-resolution of a given one, trained with noise conditioning augmentation
+sec. 2.4): a U-Net f_theta([x_t, up(low_a)], t, a) (predicting v: model.target) drawing an
+image at f times the resolution of a given one, trained with noise conditioning augmentation
 (jaxgen.models.cascade): the low-resolution input is noised at one of the levels
 augmentation.steps (indices of the diffusion schedule, 0: almost none), the level an input
 of the network. Sampling corrupts the input at level sample.aug_level alike.
@@ -59,6 +59,7 @@ def get_config(preset="cpu"):
         "num_res_blocks": 1,
         "attention_resolutions": (),
         "norm_groups": 8,
+        "target": "v",  # what it predicts: "eps", "v" or "x0" (jaxgen.models.cascade)
     }
     # Noise conditioning augmentation levels (diffusion indices; std 0.01 .. 0.69 for the
     # linear schedule) and the one sampling uses (index into the tuple).
@@ -96,7 +97,7 @@ def make_upsample(c):
     def upsample(params, low, key):
         f = c.model.factor
         return cascade.upsample(model, params, reverse, schedule, aug, c.sample.aug_level, f,
-                                low, key)  # fmt: skip
+                                low, key, c.model.target)  # fmt: skip
 
     return jax.jit(upsample)
 
@@ -126,7 +127,7 @@ def make_task(c):
 
     def objective(params, model_state, batch, key, step):
         return cascade.upsampler_objective(model, schedule, aug, f, params, model_state, batch,
-                                           key, step)  # fmt: skip
+                                           key, step, c.model.target)  # fmt: skip
 
     low = cascade.downsample(test_images(c, c.train.num_samples), f)  # the hook's, once
 

@@ -21,7 +21,7 @@ from jaxgen.diffusion.guidance import (
 )
 from jaxgen.diffusion.process import (
     EpsFn,
-    eps_from_x0,
+    eps_from_prediction,
     posterior_mean_variance,
     q_sample,
     reverse_mean,
@@ -64,7 +64,7 @@ __all__ = [
     "ddpm_sigma_t",
     "ddpm_step",
     "dynamic_threshold",
-    "eps_from_x0",
+    "eps_from_prediction",
     "dpm_solver_2m_coefficients",
     "dpm_solver_2m_sample",
     "guided_eps_fn",

@@ -155,14 +155,27 @@ def v_target(schedule: NoiseSchedule, x0: jax.Array, t: jax.Array, eps: jax.Arra
     return jnp.sqrt(alpha_bar) * eps - jnp.sqrt(one_minus_alpha_bar) * x0
 
 
-def eps_from_x0(schedule: NoiseSchedule, x_t: jax.Array, t: jax.Array, x0: jax.Array) -> jax.Array:
-    """The noise that q(x_t | x_0) put into x_t for a given x_0 (a data prediction turned
-    into the noise prediction every sampler takes):
+def eps_from_prediction(
+    schedule: NoiseSchedule, target: str, x_t: jax.Array, t: jax.Array, prediction: jax.Array
+) -> jax.Array:
+    """The noise prediction every sampler takes, from a network that predicts `target`
+    ("eps", "v" or "x0": ``losses.noise_prediction_loss``'s targets) given x_t:
 
-        eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t).
+        eps = prediction                                           (target "eps")
+        eps = sqrt(1 - alpha_bar_t) x_t + sqrt(alpha_bar_t) v      (target "v")
+        eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)  (target "x0")
+
+    the noise that q(x_t | x_0) put into x_t (v = sqrt(alpha_bar_t) eps - sqrt(1 -
+    alpha_bar_t) x_0, ``v_target``).
     """
-    x_t, t, x0 = jnp.asarray(x_t), jnp.asarray(t), jnp.asarray(x0)
-    check_shapes("eps_from_x0", t, x_t=x_t, x0=x0)
+    if target not in ("eps", "v", "x0"):
+        raise ValueError(f"Unknown prediction target {target!r}; choose 'eps', 'v' or 'x0'.")
+    x_t, t, prediction = jnp.asarray(x_t), jnp.asarray(t), jnp.asarray(prediction)
+    check_shapes("eps_from_prediction", t, x_t=x_t, prediction=prediction)
+    if target == "eps":
+        return prediction
     alpha_bar = at_index(schedule.alpha_bar_t, t, x_t.ndim)
     one_minus_alpha_bar = at_index(schedule.one_minus_alpha_bar_t, t, x_t.ndim)
-    return (x_t - jnp.sqrt(alpha_bar) * x0) / jnp.sqrt(one_minus_alpha_bar)
+    if target == "v":
+        return jnp.sqrt(one_minus_alpha_bar) * x_t + jnp.sqrt(alpha_bar) * prediction
+    return (x_t - jnp.sqrt(alpha_bar) * prediction) / jnp.sqrt(one_minus_alpha_bar)

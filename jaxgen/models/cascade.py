@@ -3,7 +3,13 @@
 a super-resolution diffusion model draws the large one conditioned on it.
 
     low = downsample(x, f)                                  (f x f area average)
-    eps_theta([x_t, up(low_a)], t, a) with low_a ~ q(low_t(a) | low)     (a ~ U{0..A-1})
+    f_theta([x_t, up(low_a)], t, a) with low_a ~ q(low_t(a) | low)     (a ~ U{0..A-1})
+
+where f_theta predicts eps, v or x_0 (`target`; the samplers take its eps,
+``diffusion.eps_from_prediction``). Predicting eps fails here: at high noise the eps
+target hardly depends on x_0, so its implied x_0 is poor exactly where the chain starts
+(results/upsampler_cpu_s0's first run: 7 dB PSNR from pure noise); v is what Imagen
+Video's and progressive distillation's upsamplers predict.
 
 Noise conditioning augmentation: in training the low-resolution input is itself noised by
 the forward process at index t(a) of an augmentation level a drawn uniformly from A levels,
@@ -22,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
-from jaxgen.diffusion import EpsFn, NoiseSchedule, q_sample
+from jaxgen.diffusion import EpsFn, NoiseSchedule, eps_from_prediction, q_sample
 from jaxgen.models.types import Batch, ObjectiveOutput, PyTree
 
 
@@ -50,9 +56,9 @@ def augment(schedule: NoiseSchedule, low: jax.Array, t_aug: jax.Array, key: jax.
     return q_sample(schedule, low, t_aug, jax.random.normal(key, low.shape))
 
 
-def upsampler_eps_fn(model: nn.Module, params: PyTree, low_a: jax.Array, level: jax.Array) -> EpsFn:
-    """eps_fn(x_t, t) of the upsampler given the augmented low-resolution images low_a and
-    their levels [B]: the noise predictor any sampler runs."""
+def upsampler_fn(model: nn.Module, params: PyTree, low_a: jax.Array, level: jax.Array) -> EpsFn:
+    """f_theta(x_t, t) of the upsampler (its prediction of its target) given the augmented
+    low-resolution images low_a and their levels [B]."""
     return lambda x_t, t: model.apply({"params": params}, upsampler_input(x_t, low_a), t, level)
 
 
@@ -66,16 +72,18 @@ def upsampler_objective(
     batch: Batch,
     key: jax.Array,
     step: jax.Array | int,
+    target: str = "eps",
 ) -> ObjectiveOutput:
-    """Batch mean of L_simple on the large images x_0 = batch['image'] given
+    """Batch mean of L_simple with regression target `target` (``losses.
+    noise_prediction_loss``) on the large images x_0 = batch['image'] given
     low = downsample(x_0, factor) augmented at a level a ~ U{0..A-1} (index aug_steps[a] of
     `schedule`, aug_steps [A])."""
     x0 = batch["image"]
     key_level, key_aug, key_loss = jax.random.split(key, 3)
     level = jax.random.randint(key_level, x0.shape[:1], 0, len(aug_steps))
     low_a = augment(schedule, downsample(x0, factor), aug_steps[level], key_aug)
-    eps_fn = upsampler_eps_fn(model, params, low_a, level)
-    loss, _ = losses.noise_prediction_loss(schedule, eps_fn, x0, key_loss)
+    predict = upsampler_fn(model, params, low_a, level)
+    loss, _ = losses.noise_prediction_loss(schedule, predict, x0, key_loss, target)
     return jnp.mean(loss), ({}, model_state)
 
 
@@ -89,14 +97,20 @@ def upsample(
     factor: int,
     low: jax.Array,
     key: jax.Array,
+    target: str = "eps",
 ) -> jax.Array:
     """Images [B, f h, f w, C] in [-1, 1] drawn by `reverse(eps_fn, x_T, key)` (a sampler of
     ``diffusion.reverse_process``) for low-resolution images low [B, h, w, C], augmented at
-    level `level` (index aug_steps[level])."""
+    level `level` (index aug_steps[level]), from an upsampler predicting `target`."""
     key_aug, key_T, key_chain = jax.random.split(key, 3)
     b, h, w, c = low.shape
     levels = jnp.full((b,), level)
     low_a = augment(schedule, low, aug_steps[levels], key_aug)
     x_T = jax.random.normal(key_T, (b, h * factor, w * factor, c))
-    x_0 = reverse(upsampler_eps_fn(model, params, low_a, levels), x_T, key_chain)
+    predict = upsampler_fn(model, params, low_a, levels)
+
+    def eps_fn(x_t, t):
+        return eps_from_prediction(schedule, target, x_t, t, predict(x_t, t))
+
+    x_0 = reverse(eps_fn, x_T, key_chain)
     return jnp.clip(x_0, -1.0, 1.0)

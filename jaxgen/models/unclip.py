@@ -20,7 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.diffusion import NoiseSchedule, eps_from_x0
+from jaxgen.diffusion import NoiseSchedule, eps_from_prediction
 from jaxgen.models.transformer import Transformer
 from jaxgen.models.types import PyTree
 from jaxgen.models.unet import sinusoidal_embedding
@@ -75,9 +75,10 @@ def prior_eps_fn(
     prior: Prior, params: PyTree, schedule: NoiseSchedule
 ) -> Callable[[jax.Array, jax.Array, jax.Array], jax.Array]:
     """(z_t, t, y) -> eps: the prior's z_0 prediction as the noise prediction samplers take
-    (``diffusion.eps_from_x0``)."""
+    (``diffusion.eps_from_prediction``)."""
 
     def eps_fn(z_t, t, y):
-        return eps_from_x0(schedule, z_t, t, prior.apply({"params": params}, z_t, t, y))
+        z_0 = prior.apply({"params": params}, z_t, t, y)
+        return eps_from_prediction(schedule, "x0", z_t, t, z_0)
 
     return eps_fn

@@ -10,7 +10,7 @@ import pytest
 from skimage.measure import block_reduce
 
 from jaxgen.diffusion import make_schedule
-from jaxgen.models import cascade
+from jaxgen.models import cascade, diffusion
 
 
 def test_downsample_is_the_block_mean():
@@ -54,3 +54,29 @@ def test_augmentation_noises_the_input_at_its_level(index):
     )
     a = float(schedule.alpha_bar_t[int(aug_steps[0])])
     assert float(loss) == pytest.approx(1 + a * c**2 + 1 - a, rel=0.03)
+
+
+@pytest.mark.parametrize("target", ["x0", "v"])
+def test_upsample_draws_what_an_exact_predictor_says(target):
+    """An upsampler that knows x_0 = up(low_a) and predicts its `target` exactly (x_0, or
+    v = sqrt(ab) eps - sqrt(1 - ab) x_0 with eps from x_t) makes one step of deterministic
+    DDIM (from t = T) land on up(low_a): the prediction is read as its target, not as eps
+    (read as eps, both fail)."""
+    schedule = make_schedule("linear", 1000)
+
+    class Exact(nn.Module):
+        @nn.compact
+        def __call__(self, x, t, level):
+            x_t, x0 = x[..., :1], x[..., 1:]
+            ab = schedule.alpha_bar_t[t][:, None, None, None] + 0.0 * self.param(
+                "unused", nn.initializers.zeros, ()
+            )
+            eps = (x_t - jnp.sqrt(ab) * x0) / jnp.sqrt(1 - ab)
+            return x0 if target == "x0" else jnp.sqrt(ab) * eps - jnp.sqrt(1 - ab) * x0
+
+    low = jax.random.uniform(jax.random.key(0), (2, 4, 4, 1), minval=-0.8, maxval=0.8)
+    reverse = diffusion.reverse_process("ddim", schedule, num_steps=1, eta=0.0, variance="beta")
+    out = cascade.upsample(Exact(), {"unused": jnp.zeros(())}, reverse, schedule,
+                           jnp.array([0]), 0, 2, low, jax.random.key(1), target)  # fmt: skip
+    # low_a at index 0 differs from low by noise of std sqrt(1 - alpha_bar_0) = 0.01
+    np.testing.assert_allclose(out, cascade.bilinear(low, (8, 8)), atol=0.05)

@@ -17,7 +17,7 @@ from jaxgen.diffusion import (
     NoiseSchedule,
     classifier_free_guidance,
     cosine_schedule,
-    eps_from_x0,
+    eps_from_prediction,
     linear_schedule,
     posterior_mean_variance,
     q_sample,
@@ -208,14 +208,20 @@ class NoisePredictionLossTest(chex.TestCase):
         assert loss.shape == (256,) and terms["t"].shape == (256,)
         np.testing.assert_allclose(loss, np.zeros(256), atol=1e-4)
 
-    def test_eps_from_x0_inverts_the_forward_process(self):
-        """eps_from_x0(x_t, t, x_0) recovers the noise of q_sample(x_0, t, eps) exactly."""
+    @parameterized.parameters("eps", "v", "x0")
+    def test_eps_from_prediction_inverts_the_forward_process(self, target):
+        """eps_from_prediction(target, x_t, t, the exact target) recovers the noise of
+        q_sample(x_0, t, eps) for each of the loss's targets."""
         eps = jax.random.normal(jax.random.key(3), self.x0.shape)
         t = jnp.arange(256) % 10
         x_t = q_sample(self.schedule, self.x0, t, eps)
+        exact = {"eps": eps, "v": v_target(self.schedule, self.x0, t, eps), "x0": self.x0}
         np.testing.assert_allclose(
-            eps_from_x0(self.schedule, x_t, t, self.x0), eps, rtol=1e-4, atol=2e-4
-        )
+            eps_from_prediction(self.schedule, target, x_t, t, exact[target]), eps,
+            rtol=1e-4, atol=2e-4,
+        )  # fmt: skip
+        with pytest.raises(ValueError, match="Unknown prediction target 'score'"):
+            eps_from_prediction(self.schedule, "score", x_t, t, eps)
 
     def test_wrong_target_is_penalised(self):
         # Predicting eps when the target is v costs E||eps - v||^2 > 0.
