@@ -1,4 +1,4 @@
-"""Counts the README states about the tests are the tests' own."""
+"""Counts the README states about the tests are the tests' own, and the tests it cites exist."""
 
 import json
 import re
@@ -6,9 +6,9 @@ from pathlib import Path
 
 from jaxgen.bench import quality
 from tests import test_bad_inputs
-from tests.train import test_faults
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
 
 
 def stated(pattern):
@@ -22,9 +22,13 @@ def test_bad_input_cases_are_counted_right():
     assert stated(r"`tests/test_bad_inputs\.py` holds the (\d+) cases") == (cases,)
 
 
-def test_kill_counts_are_the_fault_test_ones():
-    kills = test_faults.KILLS
-    assert stated(r"tested with (\d+) kills, (\d+) of them during a save") == (kills, kills // 2)
+def test_the_tests_the_readme_names_exist():
+    """Each `tests/PATH.py::NAME` the README cites is a test function of that file."""
+    cited = re.findall(r"(tests/[\w/]+\.py)::(\w+)", README)
+    assert cited
+    for path, name in cited:
+        source = (ROOT / path).read_text()
+        assert re.search(rf"^def {name}\(", source, re.M), f"{path}::{name}"
 
 
 def fake_run(root, name, seed, fid):

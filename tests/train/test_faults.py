@@ -24,7 +24,6 @@ from tests.train import fault_worker, toy
 
 ROOT = Path(__file__).resolve().parents[2]
 TMP_MARK = ".orbax-checkpoint-tmp"
-KILLS = 4  # processes killed with SIGKILL before one runs to the end; every other one in a save
 
 
 def start(workdir, data_dir, served):
@@ -77,43 +76,6 @@ def kill_when(proc, condition, timeout=120):
     return False
 
 
-def test_kill_minus_nine_then_resume_is_bit_identical(data_dir, tmp_path):
-    workdir, rng = tmp_path / "run", np.random.default_rng(0)
-    ckpt_dir = workdir / "checkpoints"
-    kills, kills_in_save, resumed_from = 0, 0, []
-    for i in range(KILLS + 1):
-        resumed_from.append(newest_checkpoint(ckpt_dir))
-        served_file = tmp_path / f"served{i}"
-        proc = start(workdir, data_dir, served_file)
-        if i == KILLS:  # the last process runs to the end
-            assert proc.wait(timeout=300) == 0, proc.stderr.read()[-3000:]
-            break
-        if i % 2:  # kill while a checkpoint is being written
-            killed = kill_when(proc, lambda f=served_file: saving(ckpt_dir, f))
-            kills_in_save += killed
-        else:  # kill at a random step past the resume point
-            target = logged_steps(workdir) + int(rng.integers(5, 40))
-            killed = kill_when(proc, lambda t=target: logged_steps(workdir) >= t)
-        kills += killed
-        assert killed, f"run {i} finished or hung before the kill: {proc.stderr.read()[-2000:]}"
-    assert kills == KILLS and kills_in_save == KILLS // 2
-    # Each process resumed: it drew batches from its newest checkpoint's data position on
-    # (step s draws position s - 1), and the last one ran only the remaining steps.
-    for i, start_position in enumerate(resumed_from):
-        served = served_positions(tmp_path / f"served{i}")
-        assert served == list(range(start_position, start_position + len(served))), i
-    assert served == list(range(resumed_from[-1], fault_worker.STEPS))
-    assert resumed_from == sorted(resumed_from) and resumed_from[-1] > 0
-    steps = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").open()]
-    assert steps == list(range(1, fault_worker.STEPS + 1))  # no rows logged twice
-    assert not [p for p in ckpt_dir.iterdir() if TMP_MARK in p.name]
-    assert_same_as_uninterrupted(workdir, data_dir, tmp_path / "ref")
-    ckpt = train.Checkpointer(ckpt_dir)
-    template = train.init_state(toy.make_task(), fault_worker.config(data_dir), data.data_mesh())
-    for step in ckpt.steps():  # every checkpoint left behind reads back
-        assert int(ckpt.restore(template, step)[0].step) == step
-
-
 def signal_when(proc, condition, signals, timeout=120):
     """Sends `signals` to `proc` one after the other as soon as `condition()` holds; waits
     for it to exit and returns its exit status (None if it exited before the condition)."""
@@ -134,40 +96,57 @@ def assert_same_as_uninterrupted(workdir, data_dir, reference_dir):
         np.testing.assert_array_equal(got[f"arr_{i}"], np.asarray(expected))
 
 
-def test_sigterm_and_sigint_save_the_step_in_flight_then_resume_is_bit_identical(
-    data_dir, tmp_path
-):
-    """Run 0 gets SIGTERM at a random step, run 1 SIGINT and at once a second SIGINT (which
-    must not cut off the checkpoint being written), run 2 trains to the end. Each signalled
-    run exits 128 + signum after a checkpoint of the last step it drew a batch for (no step
-    lost, none between checkpoints); the end is bit-identical to an uninterrupted run."""
-    workdir, rng = tmp_path / "run", np.random.default_rng(1)
+def test_kills_and_signals_then_resume_is_bit_identical(data_dir, tmp_path):
+    """One run stopped five ways before it ends: kill -9 at a random step, kill -9 while a
+    checkpoint is written, SIGTERM at a random step, SIGINT and at once a second SIGINT
+    (which must not cut off the checkpoint being written); then it trains to the end. Each
+    process resumes at its newest whole checkpoint and that checkpoint's data position; each
+    signalled one exits 128 + signum after a checkpoint of the last step it drew a batch for
+    (no step lost); the end is bit-identical to an uninterrupted run."""
+    workdir, rng = tmp_path / "run", np.random.default_rng(0)
     ckpt_dir = workdir / "checkpoints"
-    plan = [(signal.SIGTERM,), (signal.SIGINT, signal.SIGINT), ()]
-    for i, signals in enumerate(plan):
-        resumed_from = newest_checkpoint(ckpt_dir)
+    plan = ["kill", "kill in save", (signal.SIGTERM,), (signal.SIGINT, signal.SIGINT), ()]
+    resumed_from = []
+    for i, stop in enumerate(plan):
+        resumed_from.append(newest_checkpoint(ckpt_dir))
         served_file = tmp_path / f"served{i}"
         proc = start(workdir, data_dir, served_file)
-        if not signals:
+        target = logged_steps(workdir) + int(rng.integers(5, 40))
+        if stop == "kill":
+            killed = kill_when(proc, lambda t=target: logged_steps(workdir) >= t)
+        elif stop == "kill in save":
+            killed = kill_when(proc, lambda f=served_file: saving(ckpt_dir, f))
+        elif stop:
+            status = signal_when(proc, lambda t=target: logged_steps(workdir) >= t, stop)
+            stderr = proc.stderr.read()
+            assert status == 128 + stop[0], stderr[-3000:]
+            served = served_positions(served_file)
+            assert served[-1] + 1 > target - 1  # stopped after the signal, not before
+            assert newest_checkpoint(ckpt_dir) == served[-1] + 1, i  # the step in flight saved
+            assert signal.Signals(stop[0]).name in stderr and "Traceback" not in stderr
+            assert not [p for p in ckpt_dir.iterdir() if TMP_MARK in p.name]
+            continue
+        else:  # the last process runs to the end
             assert proc.wait(timeout=300) == 0, proc.stderr.read()[-3000:]
             break
-        target = resumed_from + int(rng.integers(15, 60))
-        status = signal_when(proc, lambda t=target: logged_steps(workdir) >= t, signals)
-        stderr = proc.stderr.read()
-        assert status == 128 + signals[0], stderr[-3000:]
-        served = served_positions(served_file)
-        assert served == list(range(resumed_from, served[-1] + 1))
-        assert served[-1] + 1 > target - 1  # stopped after the signal, not before
-        assert newest_checkpoint(ckpt_dir) == served[-1] + 1, i  # the step in flight is saved
-        assert signal.Signals(signals[0]).name in stderr and "Traceback" not in stderr
-        assert not [p for p in ckpt_dir.iterdir() if TMP_MARK in p.name]
-    served = served_positions(served_file)
-    assert served == list(range(resumed_from, fault_worker.STEPS))
+        assert killed, f"run {i} finished or hung before the kill: {proc.stderr.read()[-2000:]}"
+    # Each process drew batches from its newest checkpoint's data position on (step s draws
+    # position s - 1), and the last one ran only the remaining steps.
+    for i, start_position in enumerate(resumed_from):
+        served = served_positions(tmp_path / f"served{i}")
+        assert served == list(range(start_position, start_position + len(served))), i
+    assert served == list(range(resumed_from[-1], fault_worker.STEPS))
+    assert resumed_from == sorted(resumed_from) and resumed_from[-1] > 0
     steps = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").open()]
-    assert steps == list(range(1, fault_worker.STEPS + 1))
-    assert_same_as_uninterrupted(workdir, data_dir, tmp_path / "ref")
+    assert steps == list(range(1, fault_worker.STEPS + 1))  # no rows logged twice
+    assert not [p for p in ckpt_dir.iterdir() if TMP_MARK in p.name]
     started = json.loads((workdir / "run.json").read_text())["trained_with"]
     assert len(started) == len(plan)  # run.json records every process that trained
+    assert_same_as_uninterrupted(workdir, data_dir, tmp_path / "ref")
+    ckpt = train.Checkpointer(ckpt_dir)
+    template = train.init_state(toy.make_task(), fault_worker.config(data_dir), data.data_mesh())
+    for step in ckpt.steps():  # every checkpoint left behind reads back
+        assert int(ckpt.restore(template, step)[0].step) == step
 
 
 def test_signal_handlers_are_restored_and_the_cli_reports_the_stop(data_dir, tmp_path, capsys):
