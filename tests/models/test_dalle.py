@@ -126,7 +126,6 @@ def test_a_prior_needs_no_text_and_text_needs_captions(tmp_path):
         dalle_experiment.make_task(c)
 
 
-@pytest.mark.xdist_group("captions")  # one worker trains the shared quick runs
 def test_quick_runs_of_clip_vqvae_and_dalle_end_to_end(tmp_path, quick_clip):
     clip_dir = quick_clip
     vq_dir, dalle_dir = (str(tmp_path / n) for n in ("vq", "dalle"))

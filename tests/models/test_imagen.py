@@ -59,7 +59,6 @@ def quick_upsampler(tmp_path_factory):
     return workdir
 
 
-@pytest.mark.xdist_group("captions")  # one worker trains the shared quick runs
 def test_upsampler_evaluation_against_bilinear(quick_upsampler):
     results = upsampler_experiment.evaluate(
         quick_upsampler, overrides=["--config.eval.num_examples=16", "--config.eval.batch_size=16"]
@@ -68,7 +67,6 @@ def test_upsampler_evaluation_against_bilinear(quick_upsampler):
     assert np.isfinite(results["model_psnr"]) and results["model_fid"] > 0
 
 
-@pytest.mark.xdist_group("captions")
 def test_quick_imagen_and_its_thresholding_table(tmp_path, quick_clip, quick_upsampler):
     """A quick Imagen run through the cascade and the thresholding table (the text-to-image
     scores of its evaluation are DALL-E's and unCLIP's, tested with them)."""
@@ -87,7 +85,6 @@ def test_quick_imagen_and_its_thresholding_table(tmp_path, quick_clip, quick_ups
     assert (tmp_path / "thresholding.png").exists()
 
 
-@pytest.mark.xdist_group("captions")
 def test_quick_unclip_end_to_end(tmp_path, quick_clip, quick_upsampler):
     state = quick_run(unclip_experiment, str(tmp_path), "quick", **STEPS,
                       **{"clip.workdir": quick_clip})  # fmt: skip
