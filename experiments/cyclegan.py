@@ -96,7 +96,7 @@ def make_task(c):
     train_a, train_b = domains(c, "train")
     o = c.optimizer
     return train.Task(
-        init=gan_train.jit_init(lambda key, x: cyclegan.init(generator, discriminator, key, x, x)),
+        init=lambda key, x: cyclegan.init(generator, discriminator, key, x, x),
         tx=gan_train.optimizers(
             o.name,
             o.g_learning_rate,

@@ -110,7 +110,7 @@ def make_task(c):
         dip.init, model, input_channels=m.input_channels, input_scale=m.input_scale
     )
     return train.Task(
-        init=jax.jit(init),
+        init=init,
         tx=optax.adam(c.train.learning_rate),
         step=train.loss_step(functools.partial(dip.objective, model, problem, m.input_noise_std)),
         sample=dip.sample_hook(model, problem, data.to_float(image)),

@@ -66,7 +66,7 @@ def make_task(c):
     )
     o = c.optimizer
     return train.Task(
-        init=gan_train.jit_init(lambda key, x: gan_train.init(model, key, x)),
+        init=lambda key, x: gan_train.init(model, key, x),
         tx=gan_train.optimizers(
             o.name,
             o.g_learning_rate,

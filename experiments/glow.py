@@ -102,7 +102,7 @@ def make_task(c):
     flows.latent_shapes(model.image_shape, model.levels)  # bad sizes fail before training
     pixel_levels = data.dataset_spec(c.data.name).levels
     sample = jax.jit(functools.partial(flows.sample, model), static_argnums=2)
-    init = jax.jit(functools.partial(flows.init_params, model))
+    init = functools.partial(flows.init_params, model)
     return train.Task(
         init=lambda key, x: (init(key, init_batch(c, x.shape[0])), {}),
         tx=train.adam(c.train.learning_rate, c.train.grad_clip, c.train.warmup_steps),

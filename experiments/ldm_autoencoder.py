@@ -26,7 +26,6 @@ scale, through the posterior mean) and reconstructions.png.
 
 import functools
 
-import jax
 import ml_collections
 import optax
 
@@ -92,7 +91,7 @@ def make_task(c):
         )
     )
     return train.Task(
-        init=jax.jit(lambda key, x: (model.init(key, x, key)["params"], {})),
+        init=lambda key, x: (model.init(key, x, key)["params"], {}),
         tx=optax.adam(c.train.learning_rate),
         step=train.loss_step(functools.partial(ldm_autoencoder.objective, model, **c.loss)),
         sample=lambda state, key: hook()(state.ema_params, key),

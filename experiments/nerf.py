@@ -112,7 +112,7 @@ def make_task(c):
 
     schedule = optax.exponential_decay(c.train.learning_rate, c.train.steps, 0.1)
     return train.Task(
-        init=jax.jit(init),
+        init=init,
         tx=optax.adam(schedule),
         step=train.loss_step(
             functools.partial(nerf.objective, model, origins, directions, c.train.rays)

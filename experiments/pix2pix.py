@@ -84,9 +84,7 @@ def make_task(c):
     edges, images = held_out_pairs(c)
     o = c.optimizer
     return train.Task(
-        init=gan_train.jit_init(
-            lambda key, y: pix2pix_train.init(generator, discriminator, key, make_source(y), y)
-        ),
+        init=lambda key, y: pix2pix_train.init(generator, discriminator, key, make_source(y), y),
         tx=gan_train.optimizers("adam", o.g_learning_rate, o.d_learning_rate, b1=o.b1, b2=o.b2),
         step=pix2pix_train.make_step(generator, discriminator, make_source, c.loss.l1_weight),
         sample=grids.pix2pix_hook(generator, edges[:1000], images[:1000], c.train.num_samples),

@@ -104,7 +104,7 @@ def make_task(c):
         return model.init(key, x, labels)["params"], {}
 
     return train.Task(
-        init=jax.jit(init),
+        init=init,
         tx=train.adam(c.train.learning_rate, c.train.grad_clip),
         step=train.loss_step(functools.partial(pixelcnn.objective, model)),
         sample=lambda state, key: sample(state.ema_params, key, c.train.num_samples),

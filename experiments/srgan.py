@@ -93,8 +93,8 @@ def make_task(c):
     if c.model.adversarial:
         discriminator = gan.Discriminator(c.model.d_widths, "batch")
         return train.Task(
-            init=gan_train.jit_init(lambda key, y: pix2pix_train.init(
-                generator, discriminator, key, make_source(y), y, conditional=False)),
+            init=lambda key, y: pix2pix_train.init(
+                generator, discriminator, key, make_source(y), y, conditional=False),
             tx=gan_train.optimizers("adam", o.g_learning_rate, o.d_learning_rate, b1=o.b1, b2=o.b2),
             step=pix2pix_train.make_step(generator, discriminator, make_source,
                                          c.loss.content_weight, content, conditional=False),
@@ -110,7 +110,7 @@ def make_task(c):
         return jnp.mean(content(y_fake, y)), ({}, model_state)
 
     return train.Task(
-        init=jax.jit(init),
+        init=init,
         tx=train.adam(o.g_learning_rate, b1=o.b1, b2=o.b2),
         step=train.loss_step(objective),
         sample=sample,

@@ -86,7 +86,7 @@ def make_task(c):
     )
     o = c.optimizer
     return train.Task(
-        init=gan_train.jit_init(lambda key, x: gan_train.init(model, key, x)),
+        init=lambda key, x: gan_train.init(model, key, x),
         tx=gan_train.optimizers("adam", o.g_learning_rate, o.d_learning_rate, b1=o.b1, b2=o.b2),
         step=model.step(),
         sample=grids.sample_hook(

@@ -135,7 +135,7 @@ def make_task(c):
         return upsample(state.ema_params, low, key)
 
     return train.Task(
-        init=jax.jit(init),
+        init=init,
         tx=train.adam(c.train.learning_rate, c.train.grad_clip, c.train.warmup_steps),
         step=train.loss_step(objective),
         sample=sample,

@@ -28,7 +28,6 @@ the encoder outputs).
 
 import functools
 
-import jax
 import ml_collections
 import optax
 
@@ -85,7 +84,7 @@ def make_task(c):
         )
     )
     return train.Task(
-        init=jax.jit(functools.partial(vqvae.init, model)),
+        init=functools.partial(vqvae.init, model),
         tx=optax.adam(c.train.learning_rate),
         step=train.loss_step(functools.partial(vqvae.objective, model, **c.loss)),
         sample=lambda state, key: hook()((state.ema_params, state.model_state), key),

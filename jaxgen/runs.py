@@ -285,7 +285,7 @@ def restore_run(workdir, step=None, overrides=()):
             f"no checkpoint {step if step is not None else ''} in {workdir}; "
             f"it has steps {steps or 'none'}."
         )
-    state = train.init_state(task, config, data.data_mesh())
+    state = train.abstract_state(task, config, data.data_mesh())
     try:
         restored = ckpt.restore(state, step)
     except Exception as e:  # noqa: BLE001 - any read failure of the chosen step

@@ -7,7 +7,6 @@ evaluate them.
 
 import functools
 
-import jax
 import ml_collections
 import optax
 
@@ -64,7 +63,7 @@ def make_task(c):
         )
     )
     return train.Task(
-        init=jax.jit(lambda key, x: (model.init(key, x)["params"], {})),
+        init=lambda key, x: (model.init(key, x)["params"], {}),
         tx=optax.adam(learning_rate(c.train)),
         step=train.loss_step(functools.partial(autoencoder.objective, model, corrupt_fn=corrupt)),
         sample=lambda state, key: hook()(state.ema_params, key),

@@ -9,7 +9,6 @@ docstrings say how to run and evaluate them.
 
 import functools
 
-import jax
 import jax.numpy as jnp
 import ml_collections
 
@@ -166,7 +165,7 @@ def diffusion_task(c, model, objective, sample_shape, decode=None):
     sample = diffusion.make_sampler(
         model, reverse, sample_shape, c.train.num_samples, guidance_w=s.guidance_w, decode=decode
     )
-    init = jax.jit(lambda key, x: diffusion.init_params(model, key, x))
+    init = functools.partial(diffusion.init_params, model)
     return train.Task(
         init=lambda key, x: (init(key, jnp.zeros((len(x), *sample_shape))), {}),
         tx=train.adam(c.train.learning_rate, c.train.grad_clip, c.train.warmup_steps),

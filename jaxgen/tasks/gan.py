@@ -123,7 +123,7 @@ def make_task(c):
         label_fn = grids.nearest_neighbour_labels(data.to_float(images[:5000]), labels[:5000])
     o = c.optimizer
     return train.Task(
-        init=gan_train.jit_init(lambda key, x: gan_train.init(model, key, x)),
+        init=lambda key, x: gan_train.init(model, key, x),
         tx=gan_train.optimizers(
             o.get("name", "adam"),
             o.g_learning_rate,

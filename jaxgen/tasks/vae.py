@@ -83,7 +83,7 @@ def latent_task(c, lib, model):
     (-ELBO, loss options c.loss); samples from the prior with the EMA weights."""
     sample = jax.jit(functools.partial(lib.sample, model), static_argnums=2)
     return train.Task(
-        init=jax.jit(lambda key, x: (model.init(key, x, key)["params"], {})),
+        init=lambda key, x: (model.init(key, x, key)["params"], {}),
         tx=optax.adam(c.train.learning_rate),
         step=train.loss_step(functools.partial(lib.objective, model, **c.loss)),
         sample=lambda state, key: sample(state.ema_params, key, c.train.num_samples),

@@ -6,7 +6,13 @@ from jaxgen.train.config import apply_overrides, eval_config, train_config, with
 from jaxgen.train.loop import NonFiniteLossError, fit
 from jaxgen.train.optim import adam
 from jaxgen.train.preemption import Preempted
-from jaxgen.train.run import Task, init_state, maybe_initialize_distributed, run_experiment
+from jaxgen.train.run import (
+    Task,
+    abstract_state,
+    init_state,
+    maybe_initialize_distributed,
+    run_experiment,
+)
 from jaxgen.train.rundir import RunDirError, check_compatible, read_run
 from jaxgen.train.state import TrainState, ema_update
 from jaxgen.train.step import build_step, loss_step, step_key
@@ -21,6 +27,7 @@ __all__ = [
     "Task",
     "RunDirError",
     "TrainState",
+    "abstract_state",
     "adam",
     "apply_overrides",
     "build_step",

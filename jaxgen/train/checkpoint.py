@@ -55,6 +55,17 @@ class CheckpointError(RuntimeError):
     are intact."""
 
 
+def saved_steps(directory: str | Path) -> list[int]:
+    """The steps of the checkpoints in `directory` ([] when there is none or no directory)."""
+    if not Path(directory).is_dir():
+        return []
+    ckpt = Checkpointer(directory, read_only=True)
+    try:
+        return ckpt.steps()
+    finally:
+        ckpt.close()
+
+
 class Checkpointer:
     """Saves `state` and `data_state` under directory/<step>/; restores the newest readable."""
 

@@ -137,14 +137,6 @@ def standing_stats(
     return {**model_state, "batch_stats": stats}
 
 
-def jit_init(init_fn: Callable) -> Callable:
-    """`init_fn(key, images) -> (params, model_state)` jitted for the one call it gets: on CPU
-    without backend optimization, which XLA otherwise spends seconds on for the random
-    initializers (8 s -> 1.5 s for a small StyleGAN on 2 cores)."""
-    options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
-    return jax.jit(init_fn, compiler_options=options)
-
-
 def optimizers(
     name: str,
     g_learning_rate: float,

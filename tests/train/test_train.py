@@ -141,6 +141,26 @@ def test_corrupt_latest_checkpoint_falls_back(data_dir, tmp_path):
     assert [r["step"] for r in rows] == list(range(1, 7))  # one history, not 1-6 then 4-6
 
 
+def test_a_checkpoint_restores_into_the_abstract_state_as_into_the_initial_one(data_dir, tmp_path):
+    """abstract_state (what a resume and `restore_run` restore into, nothing compiled) has
+    init_state's structure, shapes, dtypes and shardings, and reads a checkpoint back to the
+    same arrays."""
+    task, cfg = toy.make_task(), toy.config(data_dir, steps=3)
+    train.run_experiment(cfg, task, tmp_path)
+    mesh = data.data_mesh()
+    concrete, abstract = train.init_state(task, cfg, mesh), train.abstract_state(task, cfg, mesh)
+    assert jax.tree.structure(abstract) == jax.tree.structure(concrete)
+    for a, c in zip(jax.tree.leaves(abstract), jax.tree.leaves(concrete), strict=True):
+        assert isinstance(a, jax.ShapeDtypeStruct)
+        assert (a.shape, a.dtype, a.sharding) == (c.shape, c.dtype, c.sharding)
+    ckpt = train.Checkpointer(tmp_path / "checkpoints", read_only=True)
+    (from_abstract, _), (from_concrete, _) = ckpt.restore(abstract), ckpt.restore(concrete)
+    ckpt.close()
+    assert int(from_abstract.step) == 3
+    for a, b in zip(leaves(from_abstract), leaves(from_concrete), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_nan_guard_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path):
     cfg = toy.config(data_dir, steps=30)
     cfg.train.checkpoint_every = 1
