@@ -16,7 +16,8 @@ each step's x_0 prediction: sample.threshold, "dynamic" (Imagen's, percentile 99
 default; "static" clips to [-1, 1].
 
 Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
-  quick  digits_captions, width 16, 200 steps, CLIP runs/clip_quick_captions (tests)
+  quick  digits_captions, width 16 at 16x16 and 8x8, 200 steps, CLIP runs/clip_quick_captions
+         (tests)
   cpu    fashion_captions, a 1.29M-parameter U-Net (width 32, mults (1, 2, 2), one res block
          per level, attention at 8x8 and 4x4), batch 64, 5,000 steps, CLIP
          results/clip_cpu_s0 (the default)
@@ -103,7 +104,7 @@ def make_task(c):
         return objective(params, model_state, batch, key, step)
 
     return train.Task(
-        init=jax.jit(init),
+        init=init,
         tx=train.adam(c.train.learning_rate, c.train.grad_clip, c.train.warmup_steps),
         step=train.loss_step(text_objective),
         sample=lambda state, key: sample(state.ema_params, key, c.sample.guidance_w, y_hook),
@@ -158,7 +159,14 @@ def thresholding_table(c, params, out_dir) -> dict:
             pictures[w, threshold] = drawn[:8]
     picture = [pictures[w, t] for w in e.thresholding_weights for t in ("static", "dynamic")]
     common.save_grid(out_dir / "thresholding.png", np.concatenate(picture), ncol=8)
-    return {"thresholding": rows, "thresholding_examples": n}
+    return {"thresholding": rows, "thresholding_examples": n, **flat_rows(rows)}
+
+
+def flat_rows(rows) -> dict:
+    """The thresholding rows as keys METRIC_THRESHOLD_wW (fid_dynamic_w5), for the README's
+    results tables."""
+    metrics = ("fid", "saturated", "accuracy_caption", "clip_score")
+    return {f"{m}_{r['threshold']}_w{r['imagen_w']:g}": r[m] for r in rows for m in metrics}
 
 
 def saturated(images):

@@ -11,8 +11,8 @@ conditions are dropped to zeros with probability loss.p_uncond (classifier-free 
 sample.prior_guidance_w and sample.guidance_w, jaxgen's w, Imagen's minus 1).
 
 Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
-  quick  digits_captions, prior width 32 depth 1, decoder width 16, 200 steps, CLIP
-         runs/clip_quick_captions (tests)
+  quick  digits_captions, prior width 32 depth 1, decoder width 16 at 16x16 and 8x8, 200
+         steps, CLIP runs/clip_quick_captions (tests)
   cpu    fashion_captions, prior width 128 depth 4, the decoder of imagen's cpu preset,
          batch 64, 5,000 steps, CLIP results/clip_cpu_s0 (the default)
 
@@ -145,7 +145,7 @@ def make_task(c):
         {"prior": adam, "decoder": adam},
         lambda params: {k: jax.tree.map(lambda _, k=k: k, v) for k, v in params.items()},
     )
-    return train.Task(init=jax.jit(init), tx=tx, step=train.loss_step(both), sample=sample)
+    return train.Task(init=init, tx=tx, step=train.loss_step(both), sample=sample)
 
 
 def evaluate(workdir, step=None, overrides=()):

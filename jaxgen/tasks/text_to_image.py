@@ -78,6 +78,8 @@ QUICK_CASCADE = {
     "data.name": "digits_captions",
     "clip.workdir": "runs/clip_quick_captions",
     "model.width": 16,
+    "model.width_mults": (1, 2),  # 16x16 and 8x8, self- and cross-attention at 8x8
+    "model.attention_resolutions": (8,),
     "train.steps": 200,
     "train.checkpoint_every": 100,
     "train.num_samples": 8,

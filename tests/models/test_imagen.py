@@ -78,10 +78,13 @@ def test_quick_imagen_and_its_thresholding_table(tmp_path, quick_clip, quick_ups
                                   "eval.clip_run": quick_clip, "eval.batch_size": 8,
                                   "eval.thresholding_examples": 8,
                                   "eval.thresholding_weights": (5.0,)})  # fmt: skip
-    table = imagen_experiment.thresholding_table(c, state.ema_params, tmp_path)["thresholding"]
+    result = imagen_experiment.thresholding_table(c, state.ema_params, tmp_path)
+    table = result["thresholding"]
     assert [(r["imagen_w"], r["threshold"]) for r in table] == [(5.0, "static"), (5.0, "dynamic")]
     assert all(0 <= r["saturated"] <= 1 and r["fid"] > 0 for r in table)
     assert all(0 <= r["accuracy_caption"] <= 1 and r["clip_score"] >= 0 for r in table)
+    assert result["fid_static_w5"] == table[0]["fid"]  # the rows as keys for the README
+    assert result["saturated_dynamic_w5"] == table[1]["saturated"]
     assert (tmp_path / "thresholding.png").exists()
 
 
