@@ -33,7 +33,7 @@ def test_preset_builds_and_traces_a_step_and_samples(name, preset):
     task = module.make_task(c)
     mesh = data.data_mesh()
     run.check_config(c, mesh.devices.size)
-    state = jax.eval_shape(lambda: run.init_state(task, c, mesh))
+    state = run.abstract_state(task, c, mesh)
     if task.images is None:  # the dataset's shape, nothing loaded
         shapes = data.batch_shapes(c.data.name, c.data.batch_size)
         batch = {k: jax.ShapeDtypeStruct(*v) for k, v in shapes.items()}

@@ -81,16 +81,9 @@ def task_batches(task: Task, config: ml_collections.ConfigDict, mesh: Mesh) -> d
     return data.BatchIterator(images, labels, len(images), config.seed, mesh, shuffle=False)
 
 
-def init_state(task: Task, config: ml_collections.ConfigDict, mesh: Mesh) -> TrainState:
-    """TrainState from config.seed (init key, root key of the run) and config.train's EMA
-    decay, gradient accumulation and precision, replicated on `mesh`.
-
-    `task.init`, the optimizer state and the EMA copy are one compiled program (op by op
-    they were a compilation per distinct leaf shape), compiled on CPU without XLA's backend
-    optimization: it runs once, and optimizing its random initializers cost more than the
-    rest of a quick run (the cpu DDPM U-Net's init: 33 s -> 8 s to compile on two busy cores,
-    0.02 s to run either way).
-    """
+def initializer(task: Task, config: ml_collections.ConfigDict, mesh: Mesh) -> tuple:
+    """(init, args): `init(*args)` is the TrainState from config.seed (init key, root key of
+    the run) and config.train's EMA decay, gradient accumulation and precision."""
     init_key, root_key = jax.random.split(jax.random.PRNGKey(config.seed))
     if task.images is None:
         spec = data.dataset_spec(config.data.name)
@@ -110,20 +103,32 @@ def init_state(task: Task, config: ml_collections.ConfigDict, mesh: Mesh) -> Tra
         params, model_state = task.init(init_key, images)
         return create(params=params, model_state=model_state, key=root_key)
 
-    if isinstance(init_key, jax.core.Tracer):  # under jax.eval_shape: shapes only
-        return init(init_key, root_key, images)
+    return init, (init_key, root_key, images)
+
+
+def init_state(task: Task, config: ml_collections.ConfigDict, mesh: Mesh) -> TrainState:
+    """The initial TrainState (`initializer`), replicated on `mesh`.
+
+    `task.init`, the optimizer state and the EMA copy are one compiled program (op by op
+    they were a compilation per distinct leaf shape), compiled on CPU without XLA's backend
+    optimization: it runs once, and optimizing its random initializers cost more than the
+    rest of a quick run (the cpu DDPM U-Net's init: 27-33 s -> 8-9 s to compile on two busy
+    cores, 0.02 s to run either way).
+    """
+    init, args = initializer(task, config, mesh)
     options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
-    state = jax.jit(init).lower(init_key, root_key, images).compile(options)
-    return jax.device_put(state(init_key, root_key, images), NamedSharding(mesh, P()))
+    state = jax.jit(init).lower(*args).compile(options)(*args)
+    return jax.device_put(state, NamedSharding(mesh, P()))
 
 
 def abstract_state(task: Task, config: ml_collections.ConfigDict, mesh: Mesh) -> TrainState:
     """`init_state`'s shapes, dtypes and shardings (jax.ShapeDtypeStruct leaves), nothing
     computed or compiled: the target a checkpoint restores into."""
+    init, args = initializer(task, config, mesh)
     replicated = NamedSharding(mesh, P())
-    shapes = jax.eval_shape(lambda: init_state(task, config, mesh))
     return jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), shapes
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+        jax.eval_shape(init, *args),
     )
 
 
