@@ -112,7 +112,7 @@ def init_state(task: Task, config: ml_collections.ConfigDict, mesh: Mesh) -> Tra
     `task.init`, the optimizer state and the EMA copy are one compiled program (op by op
     they were a compilation per distinct leaf shape), compiled on CPU without XLA's backend
     optimization: it runs once, and optimizing its random initializers cost more than the
-    rest of a quick run (the cpu DDPM U-Net's init: 27-33 s -> 8-9 s to compile on two busy
+    rest of a quick run (the cpu DDPM U-Net's init: 27-33 s -> 7.7-9.1 s to compile on two busy
     cores, 0.02 s to run either way).
     """
     init, args = initializer(task, config, mesh)
