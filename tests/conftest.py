@@ -6,7 +6,8 @@ import tempfile
 
 # Backend optimization off: the tests' programs run a few steps each, so compiling dominates,
 # and XLA's LLVM optimization of every kernel doubles a compile (a quick U-Net's train step:
-# 44 s -> 23 s at level 0, side by side) to halve a run of milliseconds; results differ by float rounding.
+# 44 s -> 23 s at level 0, side by side) to halve a run of milliseconds; results differ by
+# float rounding.
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "")
     + " --xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0"
