@@ -130,22 +130,24 @@ def make_task(c):
     return train.Task(init=init, tx=tx, step=train.loss_step(objective), sample=sample)
 
 
-def evaluate(workdir, step=None, overrides=()):
-    """Text-to-image scores of the EMA weights -> WORKDIR/eval/step_N/ (module doc)."""
-    c, _, state = runs.restore_run(workdir, step, overrides)
+def caption_generator(c, params):
+    """generate(tokens [B, L], key) -> [B, H, W, C] in [-1, 1]: codes drawn for the captions
+    with c.sample's temperature and top-k, decoded by the VQ-VAE."""
     model, _, decode = build(c)
     if not model.text_len:
         raise ValueError(
-            f"{workdir} is a prior without text: score it with `jaxgen eval {workdir}`."
+            "This run is a prior without text: score it with `jaxgen eval RUN`, not by captions."
         )
     draw = image_sampler(model, decode, c.sample)
+    return lambda tokens, key: draw(params, key, tokens, len(tokens))
+
+
+def evaluate(workdir, step=None, overrides=()):
+    """Text-to-image scores of the EMA weights -> WORKDIR/eval/step_N/ (module doc)."""
+    c, _, state = runs.restore_run(workdir, step, overrides)
+    generate = caption_generator(c, state.ema_params)
     out = common.eval_dir(workdir, state.step)
-    return text_to_image.evaluate_text_to_image(
-        lambda tokens, key: draw(state.ema_params, key, tokens, len(tokens)),
-        c,
-        out,
-        int(state.step),
-    )
+    return text_to_image.evaluate_text_to_image(generate, c, out, int(state.step))
 
 
 if __name__ == "__main__":

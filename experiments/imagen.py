@@ -1,6 +1,6 @@
 """Imagen (Saharia et al. 2022) at this CPU's scale: a frozen text encoder, a text-conditional
 diffusion U-Net at 16x16, and a super-resolution diffusion model 16 -> 32 (a run of
-experiments/upsampler.py), sampled with classifier-free guidance and dynamic thresholding.
+experiments/upsampler.py), sampled with classifier-free guidance and thresholding.
 
 Text encoder: the text tower of the project's CLIP run (--config.clip.workdir), frozen,
 standing in for Imagen's frozen T5-XXL (the paper's finding: a frozen text model's features
@@ -12,8 +12,8 @@ with probability loss.p_uncond for classifier-free guidance.
 
 Guidance: Imagen writes eps~ = w eps(x_t, y) + (1 - w) eps(x_t, 0) and reports w (1: none);
 jaxgen's sample.guidance_w is w - 1 (diffusion.classifier_free_guidance). Thresholding of
-each step's x_0 prediction: sample.threshold, "dynamic" (Imagen's, percentile 99.5) by
-default; "static" clips to [-1, 1].
+each step's x_0 prediction: sample.threshold, "static" (clip to [-1, 1]) by default, or
+"dynamic" (Imagen's, percentile 99.5), which greys this data's black background (README).
 
 Presets (--config.preset=NAME selects get_config(NAME); other --config overrides win):
   quick  digits_captions, width 16 at 16x16 and 8x8, 200 steps, CLIP runs/clip_quick_captions
@@ -111,7 +111,7 @@ def make_task(c):
     )
 
 
-def cascade_generator(c, params, threshold=None):
+def caption_generator(c, params, threshold=None):
     """generate(tokens [B, L], key, guidance_w=sample.guidance_w) -> [B, H, W, C]: the base
     model's images for the captions (with `threshold`, default sample.threshold), upsampled
     by the eval.upsampler run."""
@@ -141,7 +141,7 @@ def thresholding_table(c, params, out_dir) -> dict:
     clip = text_to_image.restore_clip(e.clip_run, dataset) if e.clip_run else None
     rows, pictures = [], {}
     for threshold in ("static", "dynamic"):
-        generate = cascade_generator(c, params, threshold)
+        generate = caption_generator(c, params, threshold)
         for w in e.thresholding_weights:
             drawn = common.batched(
                 functools.partial(generate, guidance_w=w - 1.0),
@@ -165,7 +165,8 @@ def thresholding_table(c, params, out_dir) -> dict:
 def flat_rows(rows) -> dict:
     """The thresholding rows as keys METRIC_THRESHOLD_wW (fid_dynamic_w5), for the README's
     results tables."""
-    metrics = ("fid", "saturated", "accuracy_caption", "clip_score")
+    metrics = ("fid", "saturated", "accuracy_caption", "accuracy_size", "accuracy_position",
+               "clip_score")  # fmt: skip
     return {f"{m}_{r['threshold']}_w{r['imagen_w']:g}": r[m] for r in rows for m in metrics}
 
 
@@ -181,7 +182,7 @@ def evaluate(workdir, step=None, overrides=()):
     out = common.eval_dir(workdir, state.step)
     table = thresholding_table(c, state.ema_params, out) if c.eval.thresholding_weights else {}
     results = text_to_image.evaluate_text_to_image(
-        cascade_generator(c, state.ema_params), c, out, int(state.step)
+        caption_generator(c, state.ema_params), c, out, int(state.step)
     )
     return common.write_results(out, results | table)
 

@@ -14,7 +14,7 @@ Presets (--config.preset=NAME selects get_config(NAME); other --config overrides
   quick  digits_captions, prior width 32 depth 1, decoder width 16 at 16x16 and 8x8, 200
          steps, CLIP runs/clip_quick_captions (tests)
   cpu    fashion_captions, prior width 128 depth 4, the decoder of imagen's cpu preset,
-         batch 64, 5,000 steps, CLIP results/clip_cpu_s0 (the default)
+         batch 64, 3,000 steps, CLIP results/clip_cpu_s0 (the default)
 
 Run (the same as `jaxgen train unclip`; the run directory defaults to runs/unclip):
     jaxgen train upsampler --config.preset=cpu --workdir runs/upsampler
@@ -46,7 +46,7 @@ from jaxgen.tasks import text_to_image
 
 PRESETS = {
     "quick": text_to_image.QUICK_CASCADE | {"prior.width": 32, "prior.depth": 1},
-    "cpu": {},
+    "cpu": {"train.steps": 3000},  # ~1.1 s a step beside one other job: inside 60 minutes
 }
 
 VARIATIONS = 8  # test images of variations.png, each with 7 variations
@@ -77,7 +77,7 @@ def build(c):
 def samplers(c, prior, decoder, embed_dim):
     """jit of draw_embeddings(prior params, key, y [N, L, D]) -> z [N, E] and of
     decode(decoder params, key, z [N, E]) -> [N, h, w, C] in [-1, 1] (c.sample's sampler,
-    guided; dynamic thresholding for the decoder only: embeddings are not in [-1, 1])."""
+    guided; sample.threshold for the decoder only: embeddings are not in [-1, 1])."""
     s, schedule = c.sample, diffusion_task.make_noise_schedule(c)
     reverse_prior = diffusion.reverse_process(
         s.sampler, schedule, num_steps=s.num_steps, eta=s.eta, variance=s.variance
@@ -148,23 +148,39 @@ def make_task(c):
     return train.Task(init=init, tx=tx, step=train.loss_step(both), sample=sample)
 
 
-def evaluate(workdir, step=None, overrides=()):
-    """Text-to-image scores, the prior's cosines and variations.png -> WORKDIR/eval/step_N/
-    (module doc)."""
-    c, _, state = runs.restore_run(workdir, step, overrides)
-    e, params = c.eval, state.ema_params
+def stages(c, params):
+    """(generate(tokens [B, L], key) -> [B, H, W, C] in [-1, 1], its stages draw(tokens, key)
+    -> image embeddings z [B, E] by the prior and from_embeddings(z, key) -> images by the
+    decoder and the upsampler eval.upsampler, and CLIP's embed_images) of EMA `params`."""
     prior, decoder, embed_images, text, embed_dim = build(c)
     draw_embeddings, decode = samplers(c, prior, decoder, embed_dim)
-    upsample, up_params = upsampler.restore(e.upsampler, c.data.name)
+    upsample, up_params = upsampler.restore(c.eval.upsampler, c.data.name)
 
     def from_embeddings(z, key):
         key_decoder, key_up = jax.random.split(key)
         return upsample(up_params, decode(params["decoder"], key_decoder, z), key_up)
 
+    def draw(tokens, key):
+        return draw_embeddings(params["prior"], key, text(tokens))
+
     def generate(tokens, key):
         key_prior, key_image = jax.random.split(key)
-        return from_embeddings(draw_embeddings(params["prior"], key_prior, text(tokens)), key_image)
+        return from_embeddings(draw(tokens, key_prior), key_image)
 
+    return generate, draw, from_embeddings, embed_images
+
+
+def caption_generator(c, params):
+    """generate(tokens [B, L], key) -> [B, H, W, C] in [-1, 1]: prior, decoder, upsampler."""
+    return stages(c, params)[0]
+
+
+def evaluate(workdir, step=None, overrides=()):
+    """Text-to-image scores, the prior's cosines and variations.png -> WORKDIR/eval/step_N/
+    (module doc)."""
+    c, _, state = runs.restore_run(workdir, step, overrides)
+    e = c.eval
+    generate, draw, from_embeddings, embed_images = stages(c, state.ema_params)
     out = common.eval_dir(workdir, state.step)
     results = text_to_image.evaluate_text_to_image(generate, c, out, int(state.step))
 
@@ -172,7 +188,6 @@ def evaluate(workdir, step=None, overrides=()):
     n = min(e.num_examples or len(test.captions), len(test.captions))
     tokens = text_to_image.caption_tokens(c.data.name, test.captions[:n])
     key = jax.random.PRNGKey(e.seed)
-    draw = lambda t, k: draw_embeddings(params["prior"], k, text(t))  # noqa: E731
     z_prior = common.batched(draw, tokens, e.batch_size, key)
     z_image = common.batched(embed_images, data.to_float(test.image[:n]), e.batch_size)
     _, text_embed = text_to_image.restore_clip(c.clip.workdir, c.data.name)

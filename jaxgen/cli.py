@@ -5,6 +5,9 @@ jaxgen train EXPERIMENT [--workdir DIR] [--config.KEY=VALUE ...]
 jaxgen sample DIR [--n 64] [--seed 0] [--step N] [--out grid.png|samples.npz]
                   [--config.KEY=VALUE ...]       (sampling options of the experiment)
 jaxgen eval DIR [--metrics fid,kid,is,pr,modes] [--n 10000] [--seed 0] [--step N]
+jaxgen captions DIR [DIR ...] [--n 8] [--seed 0] [--out captions.png]
+                                                 the same test captions drawn by each
+                                                 text-to-image run, a row per run
 jaxgen export DIR OUT [--step N]                 a small run directory to commit: sampling
                                                  weights, configs, evaluations, result.json
 jaxgen bench [--config.KEY=VALUE ...]            throughput vs PyTorch (BENCHMARKS.md)
@@ -69,6 +72,21 @@ def cmd_eval(args, overrides):
     for key, label in results["labels"].items():
         print(f"{label}: {results[key]}")
     print(f"Wrote {Path(args.workdir) / 'eval.json'}")
+
+
+def cmd_captions(args, overrides):
+    from jaxgen.tasks import text_to_image
+
+    if Path(args.out).suffix != ".png":
+        raise UsageError(f"--out {args.out}: the picture is a .png file.")
+    if overrides:
+        raise UsageError(f"jaxgen captions takes no --config overrides, got {overrides[0]}.")
+    try:
+        texts = text_to_image.side_by_side(args.workdirs, args.out, args.n, args.seed)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"Wrote {args.out}: rows {', '.join(args.workdirs)}; captions:")
+    print("\n".join(f"  {i + 1}. {t}" for i, t in enumerate(texts)))
 
 
 def cmd_export(args, overrides):
@@ -226,6 +244,18 @@ def parser():
     e.add_argument("--seed", type=int, default=0, help="sampling and subset seed")
     e.add_argument("--step", type=int, default=None, help="checkpoint step (None: newest)")
     e.set_defaults(fn=cmd_eval)
+    k = sub.add_parser(
+        "captions",
+        help="the same test captions drawn by each text-to-image run, side by side",
+        formatter_class=fmt,
+        description="A PNG with a row per run (dalle, imagen, unclip; EMA weights, newest "
+        "checkpoint) and a column per caption: the first --n test captions.",
+    )
+    k.add_argument("workdirs", nargs="+", help="run directories of text-to-image runs")
+    k.add_argument("--n", type=int, default=8, help="number of test captions")
+    k.add_argument("--seed", type=int, default=0, help="sampling seed")
+    k.add_argument("--out", default="captions.png", help="the PNG picture")
+    k.set_defaults(fn=cmd_captions)
     x = sub.add_parser(
         "export",
         help="a small run directory to commit (sampling weights, configs, evaluations)",

@@ -9,12 +9,15 @@ import pytest
 from jaxgen_experiments import clip as clip_experiment
 from jaxgen_experiments import dalle as dalle_experiment
 from jaxgen_experiments import vqvae as vqvae_experiment
+from PIL import Image
 
-from jaxgen import data, losses
+from jaxgen import cli, data, losses
 from jaxgen.data import captions
 from jaxgen.evaluation import clip as clip_eval
 from jaxgen.evaluation import text_to_image
 from jaxgen.models import dalle
+from jaxgen.tasks import text_to_image as text_to_image_task
+from jaxgen.train.writers import image_grid
 
 from .conftest import quick_run
 
@@ -126,7 +129,7 @@ def test_a_prior_needs_no_text_and_text_needs_captions(tmp_path):
         dalle_experiment.make_task(c)
 
 
-def test_quick_runs_of_clip_vqvae_and_dalle_end_to_end(tmp_path, quick_clip):
+def test_quick_runs_of_clip_vqvae_and_dalle_end_to_end(tmp_path, quick_clip, capsys):
     clip_dir = quick_clip
     vq_dir, dalle_dir = (str(tmp_path / n) for n in ("vq", "dalle"))
     results = clip_experiment.evaluate(clip_dir, overrides=["--config.eval.num_examples=64"])
@@ -150,3 +153,20 @@ def test_quick_runs_of_clip_vqvae_and_dalle_end_to_end(tmp_path, quick_clip):
         assert results["real_accuracy_colour" + suffix] == 1.0  # the oracle on real images
         assert results["real_clip_score" + suffix] >= 0 and results["fid" + suffix] > 0
     assert (tmp_path / "dalle/eval/step_000010/captions.png").exists()
+
+    # `jaxgen captions`: a row per run, each its experiment's own caption generator on the
+    # first test captions under the seed (the same run twice: the same row twice).
+    out = tmp_path / "side_by_side.png"
+    cli.main(["captions", dalle_dir, dalle_dir, "--n", "4", "--seed", "3", "--out", str(out)])
+    c = dalle_experiment.get_config("quick")
+    c.update_from_flattened_dict(changes)
+    tokens = text_to_image_task.test_captions(c, 4)
+    row = dalle_experiment.caption_generator(c, state.ema_params)(tokens, jax.random.PRNGKey(3))
+    grid = image_grid(np.concatenate([row, row]), ncol=4)
+    picture = np.asarray(Image.open(out))
+    scale = picture.shape[1] // grid.shape[1]
+    np.testing.assert_array_equal(picture[::scale, ::scale], grid)
+    with pytest.raises(SystemExit):
+        cli.main(["captions", dalle_dir, vq_dir, "--out", str(tmp_path / "no.png")])
+    assert "a vqvae run, which draws no images from captions" in capsys.readouterr().err
+    assert not (tmp_path / "no.png").exists()
