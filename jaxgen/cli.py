@@ -75,16 +75,11 @@ def cmd_eval(args, overrides):
 
 
 def cmd_captions(args, overrides):
-    from jaxgen.tasks import text_to_image
-
     if Path(args.out).suffix != ".png":
         raise UsageError(f"--out {args.out}: the picture is a .png file.")
     if overrides:
         raise UsageError(f"jaxgen captions takes no --config overrides, got {overrides[0]}.")
-    try:
-        texts = text_to_image.side_by_side(args.workdirs, args.out, args.n, args.seed)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    texts = runs.caption_picture(args.workdirs, args.out, args.n, args.seed)
     print(f"Wrote {args.out}: rows {', '.join(args.workdirs)}; captions:")
     print("\n".join(f"  {i + 1}. {t}" for i, t in enumerate(texts)))
 

@@ -383,6 +383,44 @@ def sample_run(workdir, n, seed, step=None, overrides=()):
     return images, int(state.step)
 
 
+def caption_picture(workdirs, out, n: int, seed: int) -> list[str]:
+    """`jaxgen captions`: the first `n` test captions drawn by each text-to-image run of
+    `workdirs` (EMA weights, newest checkpoint, its experiment's ``caption_generator``, key
+    `seed`), a PNG at `out` with a row per run and a column per caption; returns the
+    captions. One UsageError, before anything is drawn, for a run that draws no images from
+    captions or runs of different datasets."""
+    import jax
+    import numpy as np
+
+    from jaxgen import data, train
+    from jaxgen.evaluation.common import save_grid
+    from jaxgen.tasks.text_to_image import caption_tokens
+
+    check_num_samples(n)
+    loaded = []
+    for workdir in workdirs:
+        name, _ = train.read_run(workdir)
+        module = load_experiment(name)
+        if not hasattr(module, "caption_generator"):
+            able = [e for e in experiment_names()
+                    if hasattr(load_experiment(e), "caption_generator")]  # fmt: skip
+            raise UsageError(
+                f"{workdir} is a {name} run, which draws no images from captions: choose "
+                f"runs of {', '.join(able)}."
+            )
+        loaded.append((module, *restore_run(workdir)))
+    datasets = sorted({c.data.name for _, c, _, _ in loaded})
+    if len(datasets) > 1:
+        raise UsageError(f"The runs were trained on {datasets}: pick runs of one dataset.")
+    split = data.load_captioned(datasets[0], "test", loaded[0][1].data.get("data_dir"))
+    texts = list(split.captions[:n])
+    tokens = caption_tokens(datasets[0], texts)
+    rows = [module.caption_generator(c, state.ema_params)(tokens, jax.random.PRNGKey(seed))
+            for module, c, _, state in loaded]  # fmt: skip
+    save_grid(out, np.concatenate([np.asarray(r) for r in rows]), ncol=len(texts))
+    return texts
+
+
 def evaluate_run(workdir, metrics, n, seed, step=None, overrides=()):
     """`jaxgen eval`: scores n samples (key `seed`) of run `workdir` at checkpoint `step`
     with `metrics` (evaluate.METRICS; KID and precision/recall subsets from `seed`) against

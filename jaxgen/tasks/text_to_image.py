@@ -30,7 +30,6 @@ from jaxgen.metrics.classifier import load_feature_net, net_outputs
 from jaxgen.models import unet
 
 PICTURE_CAPTIONS = 8  # captions of the picture: the first 8 of the test split, 8 images each
-CAPTION_EXPERIMENTS = ("dalle", "imagen", "unclip")  # experiments with a caption_generator
 
 
 @functools.lru_cache(maxsize=4)  # a run's evaluation builds its task, then its own stages
@@ -210,32 +209,3 @@ def evaluate_text_to_image(
             common.save_grid(out_dir / "captions.png", images, ncol=8)
             results["picture_captions"] = list(s.captions[:PICTURE_CAPTIONS])
     return common.write_results(out_dir, results)
-
-
-def side_by_side(workdirs, out, n: int = PICTURE_CAPTIONS, seed: int = 0) -> list[str]:
-    """The first `n` test captions drawn by each text-to-image run of `workdirs` (EMA weights,
-    newest checkpoint, its experiment's ``caption_generator``, key `seed`): a PNG at `out`
-    with a row per run and a column per caption. Returns the captions. One clear error,
-    before anything is drawn, for a run that draws no images from captions or runs of
-    different datasets."""
-    loaded = []
-    for workdir in workdirs:
-        name, _ = train.read_run(workdir)
-        module = runs.load_experiment(name)
-        if not hasattr(module, "caption_generator"):
-            raise ValueError(
-                f"{workdir} is a {name} run, which draws no images from captions: choose "
-                f"runs of {', '.join(CAPTION_EXPERIMENTS)}."
-            )
-        loaded.append((module, *runs.restore_run(workdir)))
-    datasets = {c.data.name for _, c, _, _ in loaded}
-    if len(datasets) > 1:
-        raise ValueError(f"The runs were trained on {sorted(datasets)}: pick runs of one dataset.")
-    c = loaded[0][1]
-    split = data.load_captioned(c.data.name, "test", c.data.get("data_dir"))
-    texts = list(split.captions[:n])
-    tokens = caption_tokens(c.data.name, texts)
-    rows = [module.caption_generator(c, state.ema_params)(tokens, jax.random.PRNGKey(seed))
-            for module, c, _, state in loaded]  # fmt: skip
-    common.save_grid(out, np.concatenate([np.asarray(r) for r in rows]), ncol=len(texts))
-    return texts
