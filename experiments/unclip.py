@@ -46,7 +46,7 @@ from jaxgen.tasks import text_to_image
 
 PRESETS = {
     "quick": text_to_image.QUICK_CASCADE | {"prior.width": 32, "prior.depth": 1},
-    "cpu": {"train.steps": 3000},  # ~1.1 s a step beside one other job: inside 60 minutes
+    "cpu": {"train.steps": 3000},  # ~1.0 s a step alone: about 50 minutes
 }
 
 VARIATIONS = 8  # test images of variations.png, each with 7 variations

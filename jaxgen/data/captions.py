@@ -184,9 +184,9 @@ def position_of(image: np.ndarray, tolerance: float = 2.5) -> int:
 # The bounding box's foreground: pixels brighter than this fraction of the image's brightest.
 # Generated images carry a faint haze that a low level reads as foreground (the Imagen
 # cascade's images for 200 test captions read the right size / position for 37% / 31% at
-# 0.05, 88% / 89% at 0.12, though they show the right size and place: README, Imagen); 0.12
-# keeps size at 99.5% and position at 100% of the 10,000 real test garments (0.05: 99.8%,
-# 100%; 0.15: 99.1%, 99.99%).
+# 0.05, 88% / 89% at 0.12, though they show the right size and place); 0.12 keeps size at
+# 99.5% and position at 100% of the 10,000 real test garments (0.05: 99.8%, 100%; 0.15:
+# 99.1%, 99.99%). Measured: results/imagen_thresholding_probe.
 BOX_THRESHOLD = 0.12
 
 
