@@ -76,6 +76,19 @@ def test_oracles_read_back_real_garments(garments):
     assert np.mean(read["size"] == s.size) >= 0.99
 
 
+def test_size_and_position_ignore_a_faint_haze(garments):
+    """A generator's faint background haze (here 8% of the garment's brightest value, where
+    the former 5% threshold read the whole canvas as garment) leaves size and position as
+    read from the clean image."""
+    images, labels = garments
+    s = C.make_split(images[:200], labels[:200], "test", 0)
+    rng = np.random.default_rng(0)
+    for image in s.image:
+        haze = rng.uniform(0, 0.08 * image.max(), image.shape[:2])[..., None]
+        hazy = np.maximum(image, np.round(haze)).astype(np.uint8)
+        assert (C.size_of(hazy), C.position_of(hazy)) == (C.size_of(image), C.position_of(image))
+
+
 def test_load_serves_tokens_and_attributes_with_the_images():
     """data.load of a captioned dataset: each batch row's tokens encode that row's caption
     and its attributes are the generator's, on 4 devices."""
