@@ -119,7 +119,7 @@ def make_task(c):
         tokens = None
         if model.text_len:
             test = data.load_captioned(c.data.name, "test", c.data.get("data_dir"))
-            tokens = text_to_image.caption_tokens(c.data.name, test.captions[:n])
+            tokens = data.caption_tokens(c.data.name, test.captions[:n])
         return draw(state.ema_params, key, tokens, n)
 
     o = c.optimizer

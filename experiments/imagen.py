@@ -137,7 +137,7 @@ def thresholding_table(c, params, out_dir) -> dict:
     e, dataset = c.eval, c.data.name
     split = data.load_captioned(dataset, "test", c.data.get("data_dir"))
     n = min(e.thresholding_examples, len(split.captions))
-    tokens = text_to_image.caption_tokens(dataset, split.captions[:n])
+    tokens = data.caption_tokens(dataset, split.captions[:n])
     clip = text_to_image.restore_clip(e.clip_run, dataset) if e.clip_run else None
     rows, pictures = [], {}
     for threshold in ("static", "dynamic"):

@@ -186,7 +186,7 @@ def evaluate(workdir, step=None, overrides=()):
 
     test = data.load_captioned(c.data.name, "test", c.data.get("data_dir"))
     n = min(e.num_examples or len(test.captions), len(test.captions))
-    tokens = text_to_image.caption_tokens(c.data.name, test.captions[:n])
+    tokens = data.caption_tokens(c.data.name, test.captions[:n])
     key = jax.random.PRNGKey(e.seed)
     z_prior = common.batched(draw, tokens, e.batch_size, key)
     z_image = common.batched(embed_images, data.to_float(test.image[:n]), e.batch_size)

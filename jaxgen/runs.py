@@ -394,7 +394,6 @@ def caption_picture(workdirs, out, n: int, seed: int) -> list[str]:
 
     from jaxgen import data, train
     from jaxgen.evaluation.common import save_grid
-    from jaxgen.tasks.text_to_image import caption_tokens
 
     check_num_samples(n)
     loaded = []
@@ -414,7 +413,7 @@ def caption_picture(workdirs, out, n: int, seed: int) -> list[str]:
         raise UsageError(f"The runs were trained on {datasets}: pick runs of one dataset.")
     split = data.load_captioned(datasets[0], "test", loaded[0][1].data.get("data_dir"))
     texts = list(split.captions[:n])
-    tokens = caption_tokens(datasets[0], texts)
+    tokens = data.caption_tokens(datasets[0], texts)
     rows = [module.caption_generator(c, state.ema_params)(tokens, jax.random.PRNGKey(seed))
             for module, c, _, state in loaded]  # fmt: skip
     save_grid(out, np.concatenate([np.asarray(r) for r in rows]), ncol=len(texts))

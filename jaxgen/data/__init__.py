@@ -170,6 +170,12 @@ def load_captioned(name, split, data_dir=None):
     return captions.make_split(images, labels, split, CAPTION_SEED, source)
 
 
+def caption_tokens(name, texts) -> np.ndarray:
+    """[N, L] int32 token ids of captions `texts` of captioned dataset `name`."""
+    tokenizer = captions.Tokenizer(CAPTIONED[name])
+    return np.stack([tokenizer.encode(t) for t in texts])
+
+
 @functools.lru_cache(maxsize=8)
 def load_split(name, split, data_dir=None):
     """(images [N, H, W, C] uint8, labels [N] int32) of a whole split, in TFDS's row order:

@@ -133,13 +133,7 @@ def cascade_config() -> ml_collections.ConfigDict:
 def test_captions(c, n: int) -> np.ndarray:
     """Token ids [n, L] of the first n test captions of config c's dataset."""
     test = data.load_captioned(c.data.name, "test", c.data.get("data_dir"))
-    return caption_tokens(c.data.name, test.captions[:n])
-
-
-def caption_tokens(dataset: str, texts) -> np.ndarray:
-    """[N, L] int32 token ids of captions `texts` of captioned dataset `dataset`."""
-    tokenizer = captions.Tokenizer(data.CAPTIONED[dataset])
-    return np.stack([tokenizer.encode(t) for t in texts])
+    return data.caption_tokens(c.data.name, test.captions[:n])
 
 
 def read_items(images: np.ndarray, dataset: str, batch_size: int) -> np.ndarray:
@@ -189,7 +183,7 @@ def evaluate_text_to_image(
     for i, split_name in enumerate(("test", "held_out")):
         s = data.load_captioned(dataset, split_name, c.data.get("data_dir"))
         n = min(e.num_examples or len(s.captions), len(s.captions))
-        tokens = caption_tokens(dataset, s.captions[:n])
+        tokens = data.caption_tokens(dataset, s.captions[:n])
         drawn = common.batched(generate, tokens, e.batch_size, jax.random.fold_in(key, i))
         images = common.to_uint8(drawn)
         scores = split_scores(images, s, tokens, dataset, clip, e.batch_size)
