@@ -6,7 +6,7 @@ from the image embedding to a 16x16 image, and the upsampler 16 -> 32 of Imagen'
 jaxgen.models.unclip: the prior (a transformer predicting z_0, the paper's choice) and the
 decoder (the context U-Net of jaxgen.tasks.text_to_image with the embedding as its one
 context place) train in one run on the same batches, each with its own Adam and clipping
-(optax.multi_transform over disjoint parameters: two trainings in one loop). Their
+(an optimizer per top-level part of the parameters: two trainings in one loop). Their
 conditions are dropped to zeros with probability loss.p_uncond (classifier-free guidance:
 sample.prior_guidance_w and sample.guidance_w, jaxgen's w, Imagen's minus 1).
 
@@ -33,7 +33,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jaxgen_experiments import upsampler
 
 from jaxgen import data, runs, train
@@ -141,10 +140,7 @@ def make_task(c):
         return decode(state.ema_params["decoder"], key_decoder, z)
 
     adam = train.adam(c.train.learning_rate, c.train.grad_clip, c.train.warmup_steps)
-    tx = optax.multi_transform(
-        {"prior": adam, "decoder": adam},
-        lambda params: {k: jax.tree.map(lambda _, k=k: k, v) for k, v in params.items()},
-    )
+    tx = {"prior": adam, "decoder": adam}  # each part its own Adam state and clipping
     return train.Task(init=init, tx=tx, step=train.loss_step(both), sample=sample)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 from jaxgen.models.types import PyTree
@@ -137,12 +138,14 @@ class Checkpointer:
             state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()
         )
         if step is not None:
-            restored = self.manager.restore(step, args=args)
+            restored = self.read(step, state, args)
             return restored["state"], restored["data"]
         unreadable = {}
         for s in self.steps()[::-1]:
             try:
-                restored = self.manager.restore(s, args=args)
+                restored = self.read(s, state, args)
+            except RunDirError:
+                raise
             except Exception as e:  # noqa: BLE001 - any read failure means "try an older one"
                 log.warning(
                     "Checkpoint %d in %s is unreadable (%s).", s, self.directory, first_line(e)
@@ -161,6 +164,52 @@ class Checkpointer:
                 "--workdir."
             )
         return None
+
+    def read(self, step: int, state: PyTree, args: ocp.args.Composite) -> dict[str, Any]:
+        """Checkpoint `step` restored into `state`'s structure; one whose optimizer state has
+        the per-leaf layout of runs before jaxgen's optimizers ran on the raveled parameters
+        (train.state.flat_optimizer) goes to `read_older_optimizer_state`."""
+        try:
+            return self.manager.restore(step, args=args)
+        except ValueError as e:
+            if "tree structures do not match" not in str(e):
+                raise
+            return self.read_older_optimizer_state(step, state, e)
+
+    def read_older_optimizer_state(
+        self, step: int, state: PyTree, error: Exception
+    ) -> dict[str, Any]:
+        """For a reader (sample, eval, export): the checkpoint's params, model state, EMA
+        params, step and key, with `state`'s optimizer state (zeros; readers never use it).
+        For a resume, which needs the optimizer state: RunDirError. `error` is raised again
+        when more than the optimizer state differs."""
+        saved = self.manager.restore(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardRestore(), data=ocp.args.JsonRestore()),
+        )
+        kept = ("step", "params", "model_state", "ema_params", "key")
+        fields = {k: saved["state"].get(k, {}) for k in kept}
+        target = {k: getattr(state, k) for k in kept}
+        if jax.tree.structure(fields) != jax.tree.structure(target):
+            raise error
+        if not self.read_only:
+            raise RunDirError(
+                f"checkpoint {step} in {self.directory} holds the optimizer state per parameter, "
+                "as jaxgen wrote it before its optimizers ran on the raveled parameters, so it "
+                "cannot be resumed exactly; it still samples, evaluates and exports. Train the "
+                "run again in another --workdir."
+            )
+        place = lambda x, t: jax.device_put(x, t.sharding)  # noqa: E731
+        zeros = lambda t: jnp.zeros(t.shape, t.dtype, device=t.sharding)  # noqa: E731
+        restored = state.replace(
+            **jax.tree.map(place, fields, target), opt_state=jax.tree.map(zeros, state.opt_state)
+        )
+        log.warning(
+            "Checkpoint %d in %s: an older optimizer-state layout; weights read.",
+            step,
+            self.directory,
+        )
+        return {"state": restored, "data": saved["data"]}
 
     def set_aside(self, step: int) -> None:
         """Renames unreadable checkpoint `step` to '<step>.unreadable' (kept for inspection,

@@ -36,7 +36,7 @@ from jaxgen.models.gan import BN_MOMENTUM, finest, image_pyramid
 from jaxgen.models.types import Batch, Metrics, ObjectiveOutput, PyTree
 from jaxgen.train import optim
 from jaxgen.train.state import TrainState
-from jaxgen.train.step import Step
+from jaxgen.train.step import Step, global_norm
 
 GENERATOR, DISCRIMINATOR = "generator", "discriminator"
 
@@ -74,7 +74,7 @@ def gan_step(d_objective: Objective, g_objective: Objective, k: int = 1) -> Step
         (loss, (metrics, part_state)), grads = grad_fn(state.params[part], state, batch, key)
         model_state = {**state.model_state, part: part_state}
         state = state.apply_gradients(grads, part=part, model_state=model_state)
-        return state, {"loss": loss, **metrics, "grad_norm": optax.tree.norm(grads)}
+        return state, {"loss": loss, **metrics, "grad_norm": global_norm(grads)}
 
     def step(state, batch, key):
         d_metrics = []

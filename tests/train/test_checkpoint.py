@@ -8,7 +8,9 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import orbax.checkpoint as ocp
+import pytest
 
 from jaxgen import train
 from tests.train import toy
@@ -81,3 +83,32 @@ def test_keeps_the_newest_max_to_keep_and_restores_each_exactly(tmp_path):
         for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(expected), strict=True):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     ckpt.close()
+
+
+def test_a_per_leaf_optimizer_state_reads_back_weights_and_refuses_a_resume(tmp_path):
+    """A checkpoint of a run before the optimizers ran on the raveled parameters (Adam's
+    moments per leaf): a reader gets its weights exactly and zero optimizer state; a resume,
+    which would restart the optimizer, gets one error saying so."""
+    params = {"a": jnp.arange(3.0), "b": {"c": jnp.ones((2, 2))}}
+    new = train.TrainState.create(params=params, tx=optax.adam(0.1), key=jax.random.PRNGKey(0))
+    old = new.replace(
+        params=jax.tree.map(lambda x: x + 1, params),
+        ema_params=jax.tree.map(lambda x: x + 2, params),
+        opt_state=optax.adam(0.1).init(params),  # the per-leaf layout
+    )
+    writer = train.Checkpointer(tmp_path)
+    writer.save(5, old, {"position": 3})
+    writer.wait()
+    reader = train.Checkpointer(tmp_path, read_only=True)
+    restored, data_state = reader.restore(new)
+    reader.close()
+    assert data_state == {"position": 3}
+    for field in ("params", "ema_params"):
+        for a, b in zip(jax.tree.leaves(getattr(restored, field)),
+                        jax.tree.leaves(getattr(old, field)), strict=True):  # fmt: skip
+            np.testing.assert_array_equal(a, b)
+    assert jax.tree.structure(restored.opt_state) == jax.tree.structure(new.opt_state)
+    assert all(not np.asarray(x).any() for x in jax.tree.leaves(restored.opt_state))
+    with pytest.raises(train.RunDirError, match="cannot be resumed exactly"):
+        writer.restore(new)
+    writer.close()

@@ -67,6 +67,21 @@ def test_ema_matches_closed_form(warmup):
     np.testing.assert_allclose(np.asarray(state.params["w"]), p0 + steps)
 
 
+def two_part_steps(step_fn, tx, steps):
+    """The state after `steps` steps of `step_fn` on params {'g': [0, 0], 'd': [0, 0]}
+    with optimizers `tx` {'g': ..., 'd': ...}."""
+    params = {"g": jnp.zeros(2), "d": jnp.zeros(2)}
+    state = train.TrainState.create(params=params, tx=tx, key=jax.random.PRNGKey(0))
+    mesh = data.data_mesh()
+    batch = jax.device_put(
+        jnp.zeros((4,)), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+    )
+    step = train.build_step(step_fn, mesh)
+    for _ in range(steps):
+        state, _ = step(state, batch)
+    return state
+
+
 def test_k_discriminator_updates_per_generator_update():
     """A GAN-style step: k = 3 updates of part 'd', then one of part 'g', in one step."""
     k, steps = 3, 2
@@ -76,19 +91,22 @@ def test_k_discriminator_updates_per_generator_update():
             state = state.apply_gradients(jnp.ones(2), part="d")
         return state.apply_gradients(jnp.ones(2), part="g"), {}
 
-    params = {"g": jnp.zeros(2), "d": jnp.zeros(2)}
-    tx = {"g": optax.adam(0.1), "d": optax.sgd(1.0)}
-    state = train.TrainState.create(params=params, tx=tx, key=jax.random.PRNGKey(0))
-    mesh = data.data_mesh()
-    batch = jax.device_put(
-        jnp.zeros((4,)), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
-    )
-    step = train.build_step(step_fn, mesh)
-    for _ in range(steps):
-        state, _ = step(state, batch)
+    state = two_part_steps(step_fn, {"g": optax.adam(0.1), "d": optax.sgd(1.0)}, steps)
     np.testing.assert_array_equal(np.asarray(state.params["d"]), [-k * steps] * 2)  # SGD, lr 1
     assert int(state.opt_state["g"][0].count) == steps  # Adam stepped once per step
     np.testing.assert_allclose(np.asarray(state.params["g"]), [-0.1 * steps] * 2, rtol=1e-5)
+
+
+def test_gradients_of_every_part_update_each_by_its_own_optimizer():
+    """apply_gradients without `part` (unCLIP's prior and decoder in one step): each part
+    moves by its own optimizer, SGD with learning rates 0.5 and 1."""
+
+    def step_fn(state, batch, key):
+        return state.apply_gradients(jax.tree.map(jnp.ones_like, state.params)), {}
+
+    state = two_part_steps(step_fn, {"g": optax.sgd(0.5), "d": optax.sgd(1.0)}, steps=3)
+    np.testing.assert_allclose(np.asarray(state.params["g"]), [-1.5] * 2)
+    np.testing.assert_allclose(np.asarray(state.params["d"]), [-3.0] * 2)
 
 
 def test_fit_writes_run_files(data_dir, tmp_path):
