@@ -32,7 +32,7 @@ class TrainState(struct.PyTreeNode):
     are averaged over devices as one vector: per leaf, the optimizer's and the average's
     few element-wise operations were separate XLA kernels, hundreds for a small U-Net,
     whose compilation was about a third of a short run's time. `opt_state` holds flat
-    vectors (an older run's per-leaf checkpoint no longer restores).
+    vectors (an older run's per-leaf checkpoint restores for sampling only: `Checkpointer`).
 
     `compute_dtype`: the dtype `loss_step` computes the network's layers in (float32, or
     bfloat16 for mixed precision, see `jaxgen.train.precision`); params, EMA params and

@@ -40,6 +40,13 @@ def leaf_norms(tree: PyTree) -> jax.Array:
     return jnp.sqrt(jax.ops.segment_sum(flat * flat, segments, num_segments=len(sizes)))
 
 
+def norm_metrics(tree: PyTree, name: str) -> dict[str, jax.Array]:
+    """'{name}_norm': ||tree||_2, the norm of the leaves' norms, and 'hist/{name}_norms':
+    the leaves' norms (leaf_norms), from one reduction of the raveled tree."""
+    per_leaf = leaf_norms(tree)
+    return {f"{name}_norm": jnp.linalg.norm(per_leaf), f"hist/{name}_norms": per_leaf}
+
+
 def build_step(
     step_fn: Step, mesh: Mesh, *, donate: bool = True
 ) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
@@ -72,8 +79,7 @@ def build_step(
         )
         metrics = {
             **lax.pmean(metrics, DATA_AXIS),
-            "param_norm": global_norm(new_state.params),
-            "hist/param_norms": leaf_norms(new_state.params),
+            **norm_metrics(new_state.params, "param"),
         }
         return new_state, metrics
 
@@ -96,7 +102,6 @@ def loss_step(objective: Objective) -> Step:
             state.params, state.model_state, batch, key, state.step
         )
         state = state.apply_gradients(grads, model_state=model_state)
-        norms = {"grad_norm": global_norm(grads), "hist/grad_norms": leaf_norms(grads)}
-        return state, {"loss": loss, **metrics, **norms}
+        return state, {"loss": loss, **metrics, **norm_metrics(grads, "grad")}
 
     return step

@@ -233,3 +233,18 @@ def test_config_overrides():
         train.apply_overrides(cfg, ["--config.train.step=1"])
     with pytest.raises(ValueError, match="train.steps=ten"):
         train.apply_overrides(cfg, ["--config.train.steps=ten"])
+
+
+def test_norm_metrics_match_numpy_per_leaf_and_overall():
+    """The segment-sum norms of the raveled tree are numpy's per leaf, in leaf order, and
+    the overall norm is numpy's of all entries; global_norm (the GAN steps') agrees."""
+    rng = np.random.default_rng(0)
+    tree = {"a": rng.normal(size=(3, 4)), "b": {"c": rng.normal(size=5), "d": np.ones((2, 2))}}
+    tree = jax.tree.map(jnp.float32, tree)
+    leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(tree)]
+    metrics = jax.jit(lambda t: train.step.norm_metrics(t, "grad"))(tree)
+    np.testing.assert_allclose(metrics["hist/grad_norms"], [np.linalg.norm(x) for x in leaves],
+                               rtol=1e-6)  # fmt: skip
+    overall = np.linalg.norm(np.concatenate([x.ravel() for x in leaves]))
+    np.testing.assert_allclose(metrics["grad_norm"], overall, rtol=1e-6)
+    np.testing.assert_allclose(train.step.global_norm(tree), overall, rtol=1e-6)
