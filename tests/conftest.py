@@ -4,13 +4,11 @@ compilation cache and a private TFDS data directory prepared once per session.""
 import os
 import tempfile
 
-# Backend optimization off: the tests' programs run a few steps each, so compiling dominates,
-# and XLA's LLVM optimization of every kernel doubles a compile (a quick U-Net's train step:
-# 44 s -> 23 s at level 0, side by side) to halve a run of milliseconds; results differ by
-# float rounding.
+from tests.compile_flags import COMPILE_FLAGS
+
+# Every test runs sharded over 4 virtual devices, and compiles cheaply (tests/compile_flags.py).
 os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "")
-    + " --xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0"
+    f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4 {COMPILE_FLAGS}"
 ).strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The commands' persistent compilation cache: one per test process (and the commands it

@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 from flax.serialization import msgpack_restore
 
+from tests.compile_flags import COMPILE_FLAGS
+
 
 def jaxgen(*args, env=None, cwd=None):
     env = {**os.environ, **(env or {})}
-    env.pop("XLA_FLAGS", None)
+    env["XLA_FLAGS"] = COMPILE_FLAGS  # one device, as a user runs it
     return subprocess.run(
         [sys.executable, "-m", "jaxgen", *map(str, args)],
         capture_output=True,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from jaxgen import data
+from tests.compile_flags import COMPILE_FLAGS
 
 BLOCKED = ("tensorflow", "tensorflow_datasets")
 # Imported at start-up by every Python on PYTHONPATH: the finder of installed packages no
@@ -45,7 +46,7 @@ def no_tensorflow(tmp_path_factory):
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
     }
-    env.pop("XLA_FLAGS", None)
+    env["XLA_FLAGS"] = COMPILE_FLAGS  # one device
     return env
 
 

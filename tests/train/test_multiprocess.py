@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from jaxgen import train
+from tests.compile_flags import COMPILE_FLAGS
 from tests.train import toy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +34,7 @@ def start_processes(tmp_path, data_dir, n, steps, tag, run="run"):
     for pid in range(n):
         env = {
             **os.environ,
-            "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+            "XLA_FLAGS": f"--xla_force_host_platform_device_count=2 {COMPILE_FLAGS}",
             "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
             "JAX_NUM_PROCESSES": str(n),
             "JAX_PROCESS_ID": str(pid),
